@@ -1,0 +1,86 @@
+use std::task::{Context, Poll};
+
+use tower_service::Service;
+
+use super::{ResponseFuture, SigV4Layer};
+use crate::error::BoxError;
+use crate::signer::Signer;
+
+/// Signs each request with SigV4/SigV4A for VPC Lattice, then calls the inner service.
+///
+/// With warm credentials the request is signed synchronously inside `call`; only a cold
+/// cache makes the returned future wait for the credentials provider.
+///
+/// See the [module docs](crate::layer) for an example.
+#[derive(Clone, Debug)]
+pub struct SigV4<S> {
+    inner: S,
+    signer: Signer,
+}
+
+// === impl SigV4 ===
+
+impl<S> SigV4<S> {
+    /// Wrap `inner`.
+    pub fn new(inner: S, signer: Signer) -> Self {
+        Self { inner, signer }
+    }
+
+    /// A layer that wraps services in `SigV4`.
+    pub fn layer(signer: Signer) -> SigV4Layer {
+        SigV4Layer::new(signer)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwrap the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B> Service<http::Request<B>> for SigV4<S>
+where
+    S: Service<http::Request<B>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // `poll_ready` was called on `self.inner`; take that one and leave a fresh clone.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+
+        let needs_credentials = match self.signer.needs_credentials(request.uri(), request.headers()) {
+            Ok(needs) => needs,
+            Err(error) => return ResponseFuture::failed(error),
+        };
+        let credentials = match needs_credentials {
+            false => None,
+            true => match self.signer.credentials().cached() {
+                Some(credentials) => Some(credentials),
+                None => return ResponseFuture::awaiting_credentials(self.signer.clone(), request, inner),
+            },
+        };
+        let (mut parts, body) = request.into_parts();
+        match self.signer.sign_parts(&parts.method, &mut parts.uri, &mut parts.headers, credentials.as_ref()) {
+            Ok(_) => ResponseFuture::calling(inner.call(http::Request::from_parts(parts, body))),
+            Err(error) => ResponseFuture::failed(error),
+        }
+    }
+}

@@ -1,0 +1,610 @@
+//! The signing core: `(method, URI, headers, credentials, time) -> signed headers`.
+//!
+//! [`SigningConfig::sign`] is pure: no I/O and no clock; the time is an argument. The
+//! SigV4/SigV4A arithmetic is delegated to `aws-sigv4`; this module decides *what* is
+//! signed for Lattice: the host as sent, `x-amz-content-sha256: UNSIGNED-PAYLOAD` (Lattice
+//! does not support payload signing, so bodies are never read), no hop-by-hop headers.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest,
+    SignatureLocation, SigningSettings, UriPathNormalizationMode, sign,
+};
+use aws_sigv4::sign::{v4, v4a};
+use aws_smithy_runtime_api::client::identity::Identity;
+use http::header::{AUTHORIZATION, HOST};
+use http::uri::{Authority, Scheme};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+
+use crate::clock::SharedClock;
+use crate::credentials::CredentialsCache;
+use crate::error::{BuildError, Error};
+use crate::host::{DomainPattern, is_region_name, lattice_region, normalize_host};
+
+/// The SigV4 signing name of VPC Lattice services.
+pub const SIGNING_NAME: &str = "vpc-lattice-svcs";
+
+/// Headers the signer sets itself; any copies already on a request are replaced.
+pub const SIGNER_OWNED_HEADERS: [&str; 5] = [
+    "authorization",
+    "x-amz-date",
+    "x-amz-content-sha256",
+    "x-amz-security-token",
+    "x-amz-region-set",
+];
+
+/// Headers that are never signed by default: hop-by-hop headers and headers that proxies,
+/// tracers and HTTP stacks commonly add or rewrite after signing. A name ending in `*`
+/// matches by prefix.
+pub const DEFAULT_UNSIGNED_HEADERS: [&str; 16] = [
+    "connection",
+    "keep-alive",
+    "te",
+    "upgrade",
+    "proxy-*",
+    "transfer-encoding",
+    "expect",
+    "user-agent",
+    "x-forwarded-*",
+    "forwarded",
+    "via",
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "x-amzn-trace-id",
+    "content-length",
+];
+
+/// Which SigV4 variant to sign with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// `AWS4-HMAC-SHA256`, scoped to one region.
+    SigV4,
+    /// `AWS4-ECDSA-P256-SHA256`, valid in every region matching the region set, e.g. `*`.
+    SigV4a {
+        /// Comma-separated regions, `*` wildcards allowed (`*`, `us-*`, `us-east-1,us-west-2`).
+        region_set: String,
+    },
+}
+
+/// How the URI path enters the canonical request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathEncoding {
+    /// Standard SigV4 for non-S3 services, as botocore and the Java and Rust SDKs do:
+    /// remove `.`/`..` segments, merge `//`, then URI-encode the already-encoded path again
+    /// (`%2F` is signed as `%252F`).
+    #[default]
+    Double,
+    /// Sign the path exactly as sent, encoded once and not normalized (the Go recipe in
+    /// the AWS docs, and S3).
+    Single,
+}
+
+/// What to do with a request for a host that is neither a Lattice name nor a custom domain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnknownHosts {
+    /// Fail with an [`ErrorKind::HostNotAllowed`](crate::ErrorKind::HostNotAllowed) error.
+    #[default]
+    Reject,
+    /// Send the request on unsigned (any signer-owned headers are still removed).
+    PassThrough,
+}
+
+/// What [`SigningConfig::sign`] did to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Signed {
+    /// The request carries a fresh signature.
+    Signed,
+    /// The host is not allowed and [`UnknownHosts::PassThrough`] is set: sent unsigned.
+    PassedThrough,
+}
+
+/// What to sign for Lattice, validated. Cheap to clone.
+///
+/// Build one with [`SigningConfig::builder`].
+#[derive(Clone)]
+pub struct SigningConfig {
+    inner: Arc<ConfigInner>,
+}
+
+struct ConfigInner {
+    algorithm: Algorithm,
+    region: Option<String>,
+    custom_domains: Vec<(DomainPattern, Option<String>)>,
+    unknown_hosts: UnknownHosts,
+    unsigned_exact: Vec<String>,
+    unsigned_prefixes: Vec<String>,
+    path_encoding: PathEncoding,
+    signing_name: String,
+}
+
+/// Builder for [`SigningConfig`]; `build()` reports every problem at once.
+#[derive(Debug, Clone)]
+pub struct SigningConfigBuilder {
+    algorithm: Algorithm,
+    region: Option<String>,
+    custom_domains: Vec<(String, Option<String>)>,
+    unknown_hosts: UnknownHosts,
+    unsigned_headers: Vec<String>,
+    path_encoding: PathEncoding,
+    signing_name: String,
+}
+
+/// Where a request goes, once its host is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scope<'a> {
+    Region(Cow<'a, str>),
+    RegionSet(&'a str),
+}
+
+// === impl SigningConfig ===
+
+impl SigningConfig {
+    /// Start a configuration: SigV4, only Lattice service names allowed.
+    pub fn builder() -> SigningConfigBuilder {
+        SigningConfigBuilder {
+            algorithm: Algorithm::SigV4,
+            region: None,
+            custom_domains: Vec::new(),
+            unknown_hosts: UnknownHosts::Reject,
+            unsigned_headers: DEFAULT_UNSIGNED_HEADERS.iter().map(|h| (*h).to_owned()).collect(),
+            path_encoding: PathEncoding::Double,
+            signing_name: SIGNING_NAME.to_owned(),
+        }
+    }
+
+    /// The signing algorithm.
+    pub fn algorithm(&self) -> &Algorithm {
+        &self.inner.algorithm
+    }
+
+    /// Whether `host` (optionally with a port) may be signed for.
+    pub fn allows_host(&self, host: &str) -> bool {
+        matches!(self.scope_for(host), Ok(Some(_)))
+    }
+
+    /// Sign in place. Removes any signer-owned headers (`authorization`, `x-amz-*`), then
+    /// adds `x-amz-date`, `x-amz-content-sha256: UNSIGNED-PAYLOAD`, `x-amz-security-token`
+    /// (if the credentials have one), `x-amz-region-set` (SigV4A) and `authorization`.
+    ///
+    /// The host signed is the `Host` header if present, else the URI's authority without a
+    /// default port, which is what HTTP/1.1 clients send as `Host`. Callers sending HTTP/2
+    /// should pass the URI through [`canonicalize_authority`] first, so that `:authority`
+    /// carries that same value.
+    pub fn sign(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &mut HeaderMap,
+        credentials: &Credentials,
+        time: SystemTime,
+    ) -> Result<Signed, Error> {
+        for name in SIGNER_OWNED_HEADERS {
+            headers.remove(name);
+        }
+        let new_headers = {
+        let host = signed_host(uri, headers)?;
+        let Some(scope) = self.scope_for(&host)? else {
+            tracing::debug!(%host, "host not allowed; passing request through unsigned");
+            return Ok(Signed::PassedThrough);
+        };
+
+        let mut signable_headers = Vec::with_capacity(headers.len() + 1);
+        if !headers.contains_key(HOST) {
+            signable_headers.push(("host", host.as_ref()));
+        }
+        for (name, value) in headers.iter() {
+            if self.is_unsigned(name) {
+                continue;
+            }
+            let value = value.to_str().map_err(|_| Error::invalid_header_value(name))?;
+            signable_headers.push((name.as_str(), value));
+        }
+        // The host is always supplied as a header, so only path and query are needed here.
+        let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let request = SignableRequest::new(
+            method.as_str(),
+            path_and_query,
+            signable_headers.into_iter(),
+            SignableBody::UnsignedPayload,
+        )
+        .map_err(Error::signing)?;
+
+        let identity = Identity::from(credentials.clone());
+        let settings = self.settings();
+        let params = match &scope {
+            Scope::Region(region) => v4::SigningParams::builder()
+                .identity(&identity)
+                .region(region)
+                .name(&self.inner.signing_name)
+                .time(time)
+                .settings(settings)
+                .build()
+                .map_err(Error::signing)?
+                .into(),
+            Scope::RegionSet(region_set) => v4a::SigningParams::builder()
+                .identity(&identity)
+                .region_set(region_set)
+                .name(&self.inner.signing_name)
+                .time(time)
+                .settings(settings)
+                .build()
+                .map_err(Error::signing)?
+                .into(),
+        };
+        let (instructions, _signature) = sign(request, &params).map_err(Error::signing)?.into_parts();
+        tracing::trace!(%host, ?scope, "signed request");
+        instructions.into_parts().0
+        };
+        for header in new_headers {
+            let mut value = HeaderValue::from_str(header.value())
+                .map_err(|_| Error::invalid_uri("signature produced an invalid header value"))?;
+            value.set_sensitive(header.sensitive() || header.name() == AUTHORIZATION);
+            headers.insert(header.name(), value);
+        }
+        Ok(Signed::Signed)
+    }
+
+    fn settings(&self) -> SigningSettings {
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.signature_location = SignatureLocation::Headers;
+        settings.session_token_mode = SessionTokenMode::Include;
+        // We filter unsigned headers before aws-sigv4 sees them, with prefix support.
+        settings.excluded_headers = Some(vec![Cow::Borrowed("authorization")]);
+        let (encoding, normalization) = match self.inner.path_encoding {
+            PathEncoding::Double => (PercentEncodingMode::Double, UriPathNormalizationMode::Enabled),
+            PathEncoding::Single => (PercentEncodingMode::Single, UriPathNormalizationMode::Disabled),
+        };
+        settings.percent_encoding_mode = encoding;
+        settings.uri_path_normalization_mode = normalization;
+        settings
+    }
+
+    fn is_unsigned(&self, name: &HeaderName) -> bool {
+        let name = name.as_str();
+        self.inner.unsigned_exact.iter().any(|h| h == name)
+            || self.inner.unsigned_prefixes.iter().any(|p| name.starts_with(p.as_str()))
+    }
+
+    /// `Ok(None)`: not allowed but pass-through is configured.
+    fn scope_for(&self, host: &str) -> Result<Option<Scope<'_>>, Error> {
+        let region = match normalize_host(host) {
+            Some(name) => match lattice_region(&name) {
+                Some(region) => Some(Cow::Owned(region)),
+                None => self
+                    .inner
+                    .custom_domains
+                    .iter()
+                    .find(|(pattern, _)| pattern.matches(&name))
+                    .map(|(_, region)| match region.as_deref().or(self.inner.region.as_deref()) {
+                        Some(region) => Cow::Borrowed(region),
+                        // build() guarantees a region for custom domains under SigV4.
+                        None => Cow::Borrowed(""),
+                    }),
+            },
+            None => None,
+        };
+        match (region, &self.inner.algorithm) {
+            (Some(_), Algorithm::SigV4a { region_set }) => Ok(Some(Scope::RegionSet(region_set))),
+            (Some(region), Algorithm::SigV4) => Ok(Some(Scope::Region(region))),
+            (None, _) if self.inner.unknown_hosts == UnknownHosts::PassThrough => Ok(None),
+            (None, _) => Err(Error::host_not_allowed(host)),
+        }
+    }
+}
+
+impl fmt::Debug for SigningConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("SigningConfig")
+            .field("algorithm", &inner.algorithm)
+            .field("region", &inner.region)
+            .field("custom_domains", &inner.custom_domains)
+            .field("unknown_hosts", &inner.unknown_hosts)
+            .field("path_encoding", &inner.path_encoding)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Drop a default port (`:443` for https, `:80` for http) from the URI's authority, so
+/// that HTTP/2's `:authority` equals the HTTP/1.1 `Host` a client would send and the
+/// signer signs.
+pub fn canonicalize_authority(uri: &mut Uri) {
+    let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else { return };
+    let default_port = if *scheme == Scheme::HTTPS {
+        443
+    } else if *scheme == Scheme::HTTP {
+        80
+    } else {
+        return;
+    };
+    if authority.port_u16() != Some(default_port) {
+        return;
+    }
+    let Ok(host_only) = Authority::try_from(authority.host()) else { return };
+    let mut parts = std::mem::take(uri).into_parts();
+    parts.authority = Some(host_only);
+    if let Ok(rebuilt) = Uri::from_parts(parts) {
+        *uri = rebuilt;
+    }
+}
+
+fn signed_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Cow<'a, str>, Error> {
+    let mut hosts = headers.get_all(HOST).iter();
+    if let Some(host) = hosts.next() {
+        if hosts.next().is_some() {
+            return Err(Error::invalid_uri("request has more than one Host header"));
+        }
+        return host.to_str().map(Cow::Borrowed).map_err(|_| Error::invalid_header_value(&HOST));
+    }
+    let authority = uri.authority().ok_or_else(Error::missing_authority)?;
+    let default_port = match uri.scheme() {
+        Some(s) if *s == Scheme::HTTPS => Some(443),
+        Some(s) if *s == Scheme::HTTP => Some(80),
+        _ => None,
+    };
+    if authority.port_u16().is_some() && authority.port_u16() == default_port {
+        Ok(Cow::Borrowed(authority.host()))
+    } else {
+        Ok(Cow::Borrowed(authority.as_str()))
+    }
+}
+
+// === impl SigningConfigBuilder ===
+
+impl SigningConfigBuilder {
+    /// Sign with SigV4A for the region set (`*` for every region, or e.g.
+    /// `us-east-1,us-west-2`). Use it for custom domains that fail over across regions.
+    pub fn sigv4a(mut self, region_set: impl Into<String>) -> Self {
+        self.algorithm = Algorithm::SigV4a { region_set: region_set.into() };
+        self
+    }
+
+    /// Sign with the given algorithm.
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// The region for custom domains that do not name their own. Lattice service names
+    /// always use the region in the name.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Allow signing for a custom domain (`api.example.com`, or `*.example.com`), in the
+    /// default [`region`](Self::region).
+    pub fn custom_domain(mut self, domain: impl Into<String>) -> Self {
+        self.custom_domains.push((domain.into(), None));
+        self
+    }
+
+    /// Allow signing for a custom domain whose service lives in `region`.
+    pub fn custom_domain_in(mut self, domain: impl Into<String>, region: impl Into<String>) -> Self {
+        self.custom_domains.push((domain.into(), Some(region.into())));
+        self
+    }
+
+    /// What to do for hosts that are not allowed (default: reject).
+    pub fn unknown_hosts(mut self, policy: UnknownHosts) -> Self {
+        self.unknown_hosts = policy;
+        self
+    }
+
+    /// Replace the set of headers that are never signed (default
+    /// [`DEFAULT_UNSIGNED_HEADERS`]). A trailing `*` matches a prefix.
+    pub fn unsigned_headers<I, H>(mut self, headers: I) -> Self
+    where
+        I: IntoIterator<Item = H>,
+        H: Into<String>,
+    {
+        self.unsigned_headers = headers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Add one header (or `prefix-*`) to the set that is never signed.
+    pub fn unsigned_header(mut self, header: impl Into<String>) -> Self {
+        self.unsigned_headers.push(header.into());
+        self
+    }
+
+    /// How the path is canonicalized (default [`PathEncoding::Double`]).
+    pub fn path_encoding(mut self, encoding: PathEncoding) -> Self {
+        self.path_encoding = encoding;
+        self
+    }
+
+    /// Override the signing name. Only for testing against services other than Lattice.
+    #[doc(hidden)]
+    pub fn signing_name(mut self, name: impl Into<String>) -> Self {
+        self.signing_name = name.into();
+        self
+    }
+
+    /// Validate and build.
+    pub fn build(self) -> Result<SigningConfig, BuildError> {
+        let mut problems = Vec::new();
+        if let Some(region) = &self.region {
+            if !is_region_name(region) {
+                problems.push(format!("region `{region}` is not a region name like `us-west-2`"));
+            }
+        }
+        if let Algorithm::SigV4a { region_set } = &self.algorithm {
+            let valid = !region_set.is_empty()
+                && region_set.split(',').all(|r| {
+                    let r = r.trim();
+                    !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'*')
+                });
+            if !valid {
+                problems.push(format!(
+                    "region set `{region_set}` is invalid: use `*` or comma-separated regions such as `us-east-1,us-west-2` (`*` wildcards allowed)"
+                ));
+            }
+        }
+        let mut custom_domains = Vec::new();
+        for (domain, region) in &self.custom_domains {
+            match DomainPattern::parse(domain) {
+                Ok(pattern) => custom_domains.push((pattern, region.clone())),
+                Err(problem) => problems.push(problem),
+            }
+            if let Some(region) = region.as_ref().filter(|r| !is_region_name(r)) {
+                problems.push(format!("region `{region}` for custom domain `{domain}` is not a region name like `us-west-2`"));
+            }
+            if self.algorithm == Algorithm::SigV4 && region.is_none() && self.region.is_none() {
+                problems.push(format!(
+                    "custom domain `{domain}` needs a region for SigV4: set `region(..)`, use `custom_domain_in(domain, region)`, or sign with SigV4A"
+                ));
+            }
+        }
+        let mut unsigned_exact = Vec::new();
+        let mut unsigned_prefixes = Vec::new();
+        for header in &self.unsigned_headers {
+            let header = header.to_ascii_lowercase();
+            if header == "host" || SIGNER_OWNED_HEADERS.contains(&header.as_str()) {
+                problems.push(format!("header `{header}` must always be signed and cannot be listed as unsigned"));
+            } else if let Some(prefix) = header.strip_suffix('*') {
+                unsigned_prefixes.push(prefix.to_owned());
+            } else {
+                unsigned_exact.push(header);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(BuildError::new(problems));
+        }
+        Ok(SigningConfig {
+            inner: Arc::new(ConfigInner {
+                algorithm: self.algorithm,
+                region: self.region,
+                custom_domains,
+                unknown_hosts: self.unknown_hosts,
+                unsigned_exact,
+                unsigned_prefixes,
+                path_encoding: self.path_encoding,
+                signing_name: self.signing_name,
+            }),
+        })
+    }
+}
+
+/// A [`SigningConfig`] with credentials and a clock: signs whole requests.
+///
+/// Cheap to clone; clones share the credentials cache.
+#[derive(Clone, Debug)]
+pub struct Signer {
+    config: SigningConfig,
+    credentials: CredentialsCache,
+    clock: SharedClock,
+}
+
+// === impl Signer ===
+
+impl Signer {
+    /// A signer over a configuration and a credentials cache. Time comes from the cache's
+    /// clock (the system clock unless the cache was built with another).
+    pub fn new(config: SigningConfig, credentials: impl Into<CredentialsCache>) -> Self {
+        let credentials = credentials.into();
+        let clock = credentials.clock().clone();
+        Self { config, credentials, clock }
+    }
+
+    /// Use a different clock for the signature time.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A signer for Lattice service names with credentials from the default AWS chain.
+    #[cfg(feature = "aws-config")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "aws-config")))]
+    pub async fn from_default_chain() -> Self {
+        let config = SigningConfig::builder().build().unwrap_or_else(|_| unreachable!("defaults are valid"));
+        Self::new(config, CredentialsCache::from_default_chain().await)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SigningConfig {
+        &self.config
+    }
+
+    /// The credentials cache.
+    pub fn credentials(&self) -> &CredentialsCache {
+        &self.credentials
+    }
+
+    /// Sign a request, waiting for credentials only if none are cached yet.
+    pub async fn sign<B>(&self, request: &mut http::Request<B>) -> Result<Signed, Error> {
+        self.sign_request_with(request, None).await
+    }
+
+    /// Sign with cached credentials only, never waiting; fails with
+    /// [`ErrorKind::Credentials`](crate::ErrorKind::Credentials) if none are valid.
+    pub fn sign_cached<B>(&self, request: &mut http::Request<B>) -> Result<Signed, Error> {
+        let credentials = match self.needs_credentials(request.uri(), request.headers())? {
+            false => None,
+            true => Some(self.credentials.try_cached()?),
+        };
+        self.sign_in_place(request, credentials.as_ref())
+    }
+
+    pub(crate) async fn sign_request_with<B>(
+        &self,
+        request: &mut http::Request<B>,
+        credentials: Option<Credentials>,
+    ) -> Result<Signed, Error> {
+        let credentials = match credentials {
+            Some(c) => Some(c),
+            None if self.needs_credentials(request.uri(), request.headers())? => Some(self.credentials.get().await?),
+            None => None,
+        };
+        self.sign_in_place(request, credentials.as_ref())
+    }
+
+    fn sign_in_place<B>(&self, request: &mut http::Request<B>, credentials: Option<&Credentials>) -> Result<Signed, Error> {
+        // `http::Request` lends out one `&mut` at a time, so lift the URI out and back.
+        let method = request.method().clone();
+        let mut uri = std::mem::take(request.uri_mut());
+        let result = self.sign_parts(&method, &mut uri, request.headers_mut(), credentials);
+        *request.uri_mut() = uri;
+        result
+    }
+
+    /// Whether signing this request needs credentials (false when it will pass through).
+    pub(crate) fn needs_credentials(&self, uri: &Uri, headers: &HeaderMap) -> Result<bool, Error> {
+        let host = signed_host(uri, headers)?;
+        Ok(self.config.scope_for(&host)?.is_some())
+    }
+
+    /// Sign the pieces of a request with the given credentials (or pass it through).
+    pub fn sign_parts(
+        &self,
+        method: &Method,
+        uri: &mut Uri,
+        headers: &mut HeaderMap,
+        credentials: Option<&Credentials>,
+    ) -> Result<Signed, Error> {
+        canonicalize_authority(uri);
+        match credentials {
+            Some(credentials) => self.config.sign(method, uri, headers, credentials, self.clock.now()),
+            None => {
+                for name in SIGNER_OWNED_HEADERS {
+                    headers.remove(name);
+                }
+                Ok(Signed::PassedThrough)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every test: unit, SigV4 suite vectors, end-to-end against the local Lattice
+# emulator, peer cross-checks (curl, botocore, awscrt) and sidecar process tests.
+# Needs: python3 with `pip install -r tests/requirements.txt`, and curl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Sidecar tests run the real binary, so build it (same profile as the tests) first.
+cargo build --workspace --bins --all-features
+cargo test --workspace --all-features "$@"
