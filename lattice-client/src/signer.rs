@@ -210,7 +210,7 @@ impl SigningConfig {
             signable_headers.push((name.as_str(), value));
         }
         // The host is always supplied as a header, so only path and query are needed here.
-        let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let path_and_query = signable_path_and_query(uri);
         let request = SignableRequest::new(
             method.as_str(),
             path_and_query,
@@ -336,6 +336,22 @@ pub fn canonicalize_authority(uri: &mut Uri) {
     parts.authority = Some(host_only);
     if let Ok(rebuilt) = Uri::from_parts(parts) {
         *uri = rebuilt;
+    }
+}
+
+/// The path and query as aws-sigv4 should see them.
+///
+/// aws-sigv4 decodes the query as a form, so a literal `+` would be signed as a space
+/// (`%20`), while AWS services canonicalize it as `%2B` (smithy-rs#4227). Handing it `%2B`
+/// instead makes both sides agree; the request itself is sent unchanged.
+fn signable_path_and_query(uri: &Uri) -> Cow<'_, str> {
+    let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    match uri.query() {
+        Some(query) if query.contains('+') => {
+            let path = &path_and_query[..path_and_query.len() - query.len()];
+            Cow::Owned(format!("{path}{}", query.replace('+', "%2B")))
+        }
+        _ => Cow::Borrowed(path_and_query),
     }
 }
 

@@ -286,3 +286,18 @@ async fn signer_signs_with_cached_credentials_and_its_clock() {
     signer.sign_cached(&mut req).unwrap();
     assert_eq!(req.headers()["x-amz-date"], "20231114T221420Z");
 }
+
+#[test]
+fn literal_plus_in_query_is_signed_as_plus_not_space() {
+    let signature_of = |url: &str| {
+        let mut req = Request::get(url).body(()).unwrap();
+        sign(&default_config(), &mut req, None).unwrap();
+        assert_eq!(req.uri().to_string(), url, "the request itself is never rewritten");
+        auth_field(req.headers(), "Signature").to_owned()
+    };
+    let plus = signature_of(&format!("https://{ORDERS}/s?q=a+b"));
+    assert_eq!(plus, signature_of(&format!("https://{ORDERS}/s?q=a%2Bb")));
+    assert_ne!(plus, signature_of(&format!("https://{ORDERS}/s?q=a%20b")));
+    assert_eq!(signable_path_and_query(&"/p?x=+&y=1".parse().unwrap()), "/p?x=%2B&y=1");
+    assert_eq!(signable_path_and_query(&"/a+b?x=1".parse().unwrap()), "/a+b?x=1");
+}
