@@ -451,10 +451,8 @@ impl SigningConfigBuilder {
     /// Validate and build.
     pub fn build(self) -> Result<SigningConfig, BuildError> {
         let mut problems = Vec::new();
-        if let Some(region) = &self.region {
-            if !is_region_name(region) {
-                problems.push(format!("region `{region}` is not a region name like `us-west-2`"));
-            }
+        if let Some(region) = self.region.as_ref().filter(|r| !is_region_name(r)) {
+            problems.push(format!("region `{region}` is not a region name like `us-west-2`"));
         }
         if let Algorithm::SigV4a { region_set } = &self.algorithm {
             let valid = !region_set.is_empty()

@@ -55,7 +55,7 @@ pub fn edge_cases() -> Vec<RequestCase> {
         ),
         case("non-default-port", "GET", format!("https://{ORDERS_HOST}:8443/p"), &[]),
         case("custom-domain", "GET", "https://orders.example.com/orders?id=7".to_owned(), &[]),
-        case("root-empty-path", "GET", format!("{base}"), &[]),
+        case("root-empty-path", "GET", base, &[]),
     ]
 }
 

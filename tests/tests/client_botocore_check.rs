@@ -63,7 +63,7 @@ fn run_botocore(cases: Vec<Value>) -> Vec<Value> {
 
 fn check_all(config: &SigningConfig, label: &str) {
     let mut cases = edge_cases();
-    cases.extend(random_cases(0x1a77_1ce, 150));
+    cases.extend(random_cases(0x01a7_71ce, 150));
     // botocore copies an (assumed pre-encoded) query verbatim, so it would sign a literal
     // `+` as `+`; AWS services sign it as `%2B`, as lattice-client does. The emulator's
     // verifier covers that case instead.
