@@ -1,0 +1,379 @@
+//! A local stand-in for Amazon VPC Lattice, used by every end-to-end test.
+//!
+//! It serves loopback TLS (ALPN `h2`, `http/1.1`) and plain HTTP (HTTP/1.1 and
+//! h2c prior knowledge), routes by `:authority`/`host` to virtual hosts,
+//! verifies SigV4/SigV4A with [`crate::verifier`] on `AWS_IAM` services and
+//! answers failures the way Lattice does (403, `text/plain`, `x-amzn-errortype`).
+//! Accepted requests get the `x-amzn-lattice-*` headers and go to in-process
+//! targets:
+//!
+//! | request | target |
+//! |---|---|
+//! | `content-type: application/grpc*` | `lattice.test.Greeter` (`tests/proto/greeter.proto`) |
+//! | `GET\|HEAD /download?bytes=N&chunk=C&delay_ms=D[&chunked=1]` | byte `i` is [`pattern_byte`]`(i)` |
+//! | `POST\|PUT /upload` | `{"bytes": n, "sha256": hex}`, hashed as it streams |
+//! | `/slow-headers?delay_ms=D` | waits, then echoes |
+//! | anything else | JSON echo of method, `:authority`, raw path/query, version, headers (secrets shown as `<present>`), body length/hash, identity and `verified` |
+//!
+//! ```no_run
+//! use lattice_tests::emulator::{Emulator, ORDERS_HOST};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = Emulator::builder().start().await?;
+//! // Trust `emulator.ca_pem()` and resolve ORDERS_HOST to `emulator.https_addr()`.
+//! let url = emulator.https_url(ORDERS_HOST, "/hello");
+//! # let _ = url;
+//! assert!(emulator.requests().is_empty());
+//! emulator.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::{
+    collections::HashMap,
+    fmt,
+    net::{Ipv4Addr, SocketAddr},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use rustls::{ClientConfig, pki_types::CertificateDer};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio_rustls::TlsAcceptor;
+
+mod app;
+mod error;
+mod keys;
+mod log;
+mod server;
+mod services;
+mod targets;
+mod tls;
+
+pub use error::Error;
+pub use keys::{KeyStore, test_identity};
+pub use log::{RequestRecord, Verdict};
+pub use services::{AuthType, Service};
+pub use targets::download::pattern_byte;
+
+pub use crate::verifier::Secret;
+
+/// The SigV4 signing name of VPC Lattice services.
+pub const SIGNING_NAME: &str = "vpc-lattice-svcs";
+/// The account every emulated ARN lives in.
+pub const ACCOUNT_ID: &str = "123456789012";
+/// The generated DNS name of the default `orders` service (`AWS_IAM`).
+pub const ORDERS_HOST: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
+/// A custom domain name for the `orders` service.
+pub const ORDERS_CUSTOM_DOMAIN: &str = "orders.example.com";
+/// The region of the `orders` service.
+pub const ORDERS_REGION: &str = "us-west-2";
+/// The generated DNS name of the second service (`AWS_IAM`), in another region.
+pub const INVENTORY_HOST: &str =
+    "inventory-0fedcba9876543210.7d67968.vpc-lattice-svcs.eu-west-1.on.aws";
+/// The region of the `inventory` service.
+pub const INVENTORY_REGION: &str = "eu-west-1";
+/// Access key id of the built-in test identity.
+pub const DEFAULT_ACCESS_KEY_ID: &str = "AKIDLATTICEEMULATOR";
+/// Secret access key of the built-in test identity.
+pub const DEFAULT_SECRET_ACCESS_KEY: &str = "lattice/emulator/secret/key/EXAMPLEKEY";
+/// Principal ARN of the built-in test identity.
+pub const DEFAULT_PRINCIPAL: &str = "arn:aws:iam::123456789012:user/emulator-test";
+/// The VPC every request appears to come from (`x-amzn-lattice-network`).
+pub const SOURCE_VPC_ARN: &str = "arn:aws:ec2:us-west-2:123456789012:vpc/vpc-0123456789abcdef0";
+/// The clock skew Lattice tolerates.
+pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(5 * 60);
+/// How many requests [`Emulator::requests`] remembers by default.
+pub const DEFAULT_REQUEST_LOG_CAPACITY: usize = 1024;
+/// The service id shared by [`ORDERS_HOST`] and [`ORDERS_CUSTOM_DOMAIN`].
+const ORDERS_SERVICE_ID: &str = "svc-0123456789abcdef0";
+
+/// The emulator's source of "now", replaceable for clock-skew tests.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// Configures and starts an [`Emulator`]. See the [module docs](self) for an example.
+pub struct EmulatorBuilder {
+    https_addr: SocketAddr,
+    http_addr: SocketAddr,
+    services: Vec<Service>,
+    keys: Option<KeyStore>,
+    clock: Clock,
+    max_skew: Duration,
+    request_log_capacity: usize,
+}
+
+/// A running emulator. Dropping it stops the listeners and drains connections.
+pub struct Emulator {
+    https_addr: SocketAddr,
+    http_addr: SocketAddr,
+    ca_pem: String,
+    ca_der: CertificateDer<'static>,
+    services: Vec<Service>,
+    keys: KeyStore,
+    clock: app::ClockCell,
+    log: log::RequestLog,
+    shutdown: watch::Sender<()>,
+    listeners: Vec<JoinHandle<()>>,
+}
+
+/// The three default services: `orders` under two names, and `inventory`.
+pub fn default_services() -> Vec<Service> {
+    vec![
+        Service::new(ORDERS_HOST, ORDERS_REGION, AuthType::AwsIam),
+        Service::new(ORDERS_CUSTOM_DOMAIN, ORDERS_REGION, AuthType::AwsIam)
+            .with_service_id(ORDERS_SERVICE_ID),
+        Service::new(INVENTORY_HOST, INVENTORY_REGION, AuthType::AwsIam),
+    ]
+}
+
+// === impl EmulatorBuilder ===
+
+impl EmulatorBuilder {
+    /// Listens for TLS on this address instead of `127.0.0.1:0`; must be loopback.
+    pub fn https_addr(mut self, addr: SocketAddr) -> Self {
+        self.https_addr = addr;
+        self
+    }
+
+    /// Listens for plain HTTP on this address instead of `127.0.0.1:0`; must be loopback.
+    pub fn http_addr(mut self, addr: SocketAddr) -> Self {
+        self.http_addr = addr;
+        self
+    }
+
+    /// Adds a virtual host (replacing any earlier service with the same host).
+    pub fn service(mut self, service: Service) -> Self {
+        self.services
+            .retain(|existing| existing.host() != service.host());
+        self.services.push(service);
+        self
+    }
+
+    /// Starts with no services, so only those added with [`Self::service`] exist.
+    pub fn without_default_services(mut self) -> Self {
+        self.services.clear();
+        self
+    }
+
+    /// Uses this key store (shared with the caller) instead of one holding the test identity.
+    pub fn key_store(mut self, keys: KeyStore) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Uses `clock` as "now" for signature dates and the `date` header.
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Overrides the 5 minute clock-skew allowance.
+    pub fn max_skew(mut self, max_skew: Duration) -> Self {
+        self.max_skew = max_skew;
+        self
+    }
+
+    /// How many requests the log keeps (oldest dropped first).
+    pub fn request_log_capacity(mut self, capacity: usize) -> Self {
+        self.request_log_capacity = capacity;
+        self
+    }
+
+    /// Binds both listeners, generates the certificates and starts serving.
+    ///
+    /// Fails if an address is not loopback, cannot be bound, or TLS setup fails.
+    /// Must be called inside a Tokio runtime.
+    pub async fn start(self) -> Result<Emulator, Error> {
+        for addr in [self.https_addr, self.http_addr] {
+            if !addr.ip().is_loopback() {
+                return Err(Error::non_loopback(addr));
+            }
+        }
+        let hosts: Vec<String> = self.services.iter().map(|s| s.host().to_owned()).collect();
+        let certificates = tls::Certificates::generate(&hosts)?;
+        let https = bind(self.https_addr).await?;
+        let http = bind(self.http_addr).await?;
+        let https_addr = local_addr(&https, self.https_addr)?;
+        let http_addr = local_addr(&http, self.http_addr)?;
+
+        let keys = self.keys.unwrap_or_else(KeyStore::with_test_identity);
+        let clock = app::ClockCell::new(self.clock);
+        let log = log::RequestLog::new(self.request_log_capacity);
+        let app = Arc::new(app::App {
+            services: self
+                .services
+                .iter()
+                .map(|service| (service.host().to_owned(), service.clone()))
+                .collect::<HashMap<_, _>>(),
+            keys: keys.clone(),
+            clock: clock.clone(),
+            log: log.clone(),
+            max_skew: self.max_skew,
+            greeter: targets::grpc::GreeterServer::new(targets::grpc::GreeterTarget),
+        });
+
+        let (shutdown, signal) = watch::channel(());
+        let acceptor = TlsAcceptor::from(certificates.server_config);
+        let listeners = vec![
+            server::spawn_listener(https, Some(acceptor), app.clone(), signal.clone()),
+            server::spawn_listener(http, None, app, signal),
+        ];
+        tracing::info!(%https_addr, %http_addr, "Lattice emulator listening");
+        Ok(Emulator {
+            https_addr,
+            http_addr,
+            ca_pem: certificates.ca_pem,
+            ca_der: certificates.ca_der,
+            services: self.services,
+            keys,
+            clock,
+            log,
+            shutdown,
+            listeners,
+        })
+    }
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        let any_loopback_port = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self {
+            https_addr: any_loopback_port,
+            http_addr: any_loopback_port,
+            services: default_services(),
+            keys: None,
+            clock: Arc::new(SystemTime::now),
+            max_skew: DEFAULT_MAX_SKEW,
+            request_log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
+        }
+    }
+}
+
+impl fmt::Debug for EmulatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorBuilder")
+            .field("https_addr", &self.https_addr)
+            .field("http_addr", &self.http_addr)
+            .field("services", &self.services)
+            .field("keys", &self.keys)
+            .field("max_skew", &self.max_skew)
+            .field("request_log_capacity", &self.request_log_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl Emulator ===
+
+impl Emulator {
+    /// Starts configuring an emulator with the default services and test identity.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// The bound TLS address (always loopback).
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+    }
+
+    /// The bound plain-HTTP address (always loopback).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// `https://<host>:<tls port><path_and_query>`; resolve `host` to [`Self::https_addr`].
+    pub fn https_url(&self, host: &str, path_and_query: &str) -> String {
+        format!("https://{host}:{}{path_and_query}", self.https_addr.port())
+    }
+
+    /// `http://<host>:<plain port><path_and_query>`; resolve `host` to [`Self::http_addr`].
+    pub fn http_url(&self, host: &str, path_and_query: &str) -> String {
+        format!("http://{host}:{}{path_and_query}", self.http_addr.port())
+    }
+
+    /// The run-time CA certificate, PEM encoded, for clients to trust.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The run-time CA certificate, DER encoded.
+    pub fn ca_der(&self) -> &CertificateDer<'static> {
+        &self.ca_der
+    }
+
+    /// A ring-based rustls client config trusting only this emulator's CA.
+    ///
+    /// No ALPN protocols are set: add `h2` and/or `http/1.1` to choose the version.
+    pub fn client_tls_config(&self) -> Result<ClientConfig, Error> {
+        tls::client_config(&self.ca_der)
+    }
+
+    /// The services (virtual hosts) being served.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    /// The live key store: inserting or removing keys takes effect on the next request.
+    pub fn key_store(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    /// Replaces the emulator's clock while it runs.
+    pub fn set_clock(&self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) {
+        self.clock.set(Arc::new(clock));
+    }
+
+    /// The emulator's current "now".
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// Every request that reached the emulator (up to the log capacity), oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.log.snapshot()
+    }
+
+    /// Forgets the logged requests.
+    pub fn clear_requests(&self) {
+        self.log.clear();
+    }
+
+    /// Stops accepting, lets open connections finish (bounded), and waits for that.
+    pub async fn shutdown(mut self) {
+        // Receivers may already be gone; either way the listeners stop.
+        let _ = self.shutdown.send(());
+        for listener in std::mem::take(&mut self.listeners) {
+            if let Err(error) = listener.await {
+                tracing::warn!(%error, "emulator listener task failed");
+            }
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(());
+    }
+}
+
+impl fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emulator")
+            .field("https_addr", &self.https_addr)
+            .field("http_addr", &self.http_addr)
+            .field("services", &self.services)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::bind(addr, source))
+}
+
+fn local_addr(listener: &TcpListener, requested: SocketAddr) -> Result<SocketAddr, Error> {
+    listener
+        .local_addr()
+        .map_err(|source| Error::bind(requested, source))
+}

@@ -1,0 +1,81 @@
+//! Run-time CA and server certificate, and the rustls configs built from them.
+
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls::{
+    ClientConfig, RootCertStore, ServerConfig,
+    crypto::ring,
+    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
+};
+
+use super::Error;
+
+/// A throw-away CA and the leaf certificate it signed for every service host.
+#[derive(Debug)]
+pub(crate) struct Certificates {
+    pub(crate) ca_pem: String,
+    pub(crate) ca_der: CertificateDer<'static>,
+    pub(crate) server_config: Arc<ServerConfig>,
+}
+
+// === impl Certificates ===
+
+impl Certificates {
+    /// Issues a leaf for `hosts` (plus `localhost` and `127.0.0.1`, handy with curl).
+    pub(crate) fn generate(hosts: &[String]) -> Result<Self, Error> {
+        let ca_key = KeyPair::generate()?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Lattice emulator test CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca_params.self_signed(&ca_key)?;
+
+        let mut names = hosts.to_vec();
+        names.extend(["localhost".to_owned(), "127.0.0.1".to_owned()]);
+        let leaf_key = KeyPair::generate()?;
+        let mut leaf_params = CertificateParams::new(names)?;
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "Lattice emulator");
+        leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        leaf_params.use_authority_key_identifier_extension = true;
+        let leaf_cert = leaf_params.signed_by(&leaf_key, &ca_cert, &ca_key)?;
+
+        let chain = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let mut server_config =
+            ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_single_cert(chain, key)?;
+        server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+
+        Ok(Self {
+            ca_pem: ca_cert.pem(),
+            ca_der: ca_cert.der().clone(),
+            server_config: Arc::new(server_config),
+        })
+    }
+}
+
+/// A ring-based client config trusting only `ca`, with no ALPN protocols set.
+pub(crate) fn client_config(ca: &CertificateDer<'static>) -> Result<ClientConfig, Error> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.clone())?;
+    Ok(
+        ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
