@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 base=${DEMO_PORT_BASE:-18400}
 https_port=$((base + 43)) http_port=$((base + 80))
-sidecar_port=$((base + 81)) sidecar_admin=$((base + 91))
+sidecar_port=$((base + 81)) sidecar_admin=$((base + 91)) fixed_port=$((base + 83))
 sidecar4a_port=$((base + 82)) sidecar4a_admin=$((base + 92))
 orders=orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws
 workdir=$(mktemp -d)
@@ -30,7 +30,8 @@ fail() { echo "demo failed: $*" >&2; for f in "$workdir"/*.log; do echo "--- $f"
 export AWS_ACCESS_KEY_ID=AKIDLATTICEEMULATOR
 export AWS_SECRET_ACCESS_KEY=lattice/emulator/secret/key/EXAMPLEKEY
 export AWS_REGION=us-west-2 AWS_EC2_METADATA_DISABLED=true
-export AWS_CONFIG_FILE=$workdir/no-config AWS_SHARED_CREDENTIALS_FILE=$workdir/no-credentials
+export AWS_CONFIG_FILE=$workdir/empty-config AWS_SHARED_CREDENTIALS_FILE=$workdir/empty-config
+: >"$workdir/empty-config"
 unset AWS_SESSION_TOKEN AWS_PROFILE || true
 
 step "build"
@@ -52,15 +53,15 @@ wait_ready() {
   fail "sidecar on admin port $1 not ready"
 }
 
-step "start lattice-sidecar (SigV4) on 127.0.0.1:$sidecar_port, fixed upstream https://$orders:$https_port"
-"$bin/lattice-sidecar" --listen-addr "127.0.0.1:$sidecar_port" --admin-addr "127.0.0.1:$sidecar_admin" \
-  --upstream "https://$orders:$https_port" --ca-file "$workdir/ca.pem" \
+step "start lattice-sidecar (SigV4): proxy/Host routing on :$sidecar_port, fixed upstream on :$fixed_port"
+"$bin/lattice-sidecar" --listen "127.0.0.1:$sidecar_port" --admin-listen "127.0.0.1:$sidecar_admin" \
+  --route "127.0.0.1:$fixed_port=https://$orders:$https_port" --ca-file "$workdir/ca.pem" \
   --resolve "$orders:$https_port:127.0.0.1" >"$workdir/sidecar.log" 2>&1 &
 pids+=($!)
 wait_ready "$sidecar_admin"
 
 step "start lattice-sidecar (SigV4A, region set *) on 127.0.0.1:$sidecar4a_port for custom domain orders.example.com"
-"$bin/lattice-sidecar" --listen-addr "127.0.0.1:$sidecar4a_port" --admin-addr "127.0.0.1:$sidecar4a_admin" \
+"$bin/lattice-sidecar" --listen "127.0.0.1:$sidecar4a_port" --admin-listen "127.0.0.1:$sidecar4a_admin" \
   --upstream "https://orders.example.com:$https_port" --custom-domain orders.example.com --sigv4a \
   --ca-file "$workdir/ca.pem" --resolve "orders.example.com:$https_port:127.0.0.1" >"$workdir/sidecar4a.log" 2>&1 &
 pids+=($!)
@@ -71,8 +72,8 @@ check() { # name expected-status actual-status body
   [ "$3" = "$2" ] || { echo "$4"; fail "$1: expected $2, got $3"; }
 }
 
-step "1. plain curl through the sidecar: signed (SigV4) and accepted"
-body=$(curl -sS -o - -w '\n%{http_code}' "http://127.0.0.1:$sidecar_port/orders?zeta=1&alpha=2")
+step "1. plain curl through the sidecar (fixed upstream): signed (SigV4) and accepted"
+body=$(curl -sS -o - -w '\n%{http_code}' "http://127.0.0.1:$fixed_port/orders?zeta=1&alpha=2")
 status=${body##*$'\n'}; body=${body%$'\n'*}
 check "GET /orders?zeta=1&alpha=2 via sidecar" 200 "$status" "$body"
 echo "$body" | python3 -c 'import json,sys; e=json.load(sys.stdin); print("  emulator verified:", e["verified"]["algorithm"], e["verified"]["access_key_id"], "| query kept as sent:", e["query"]); print("  identity:", e["identity"])'
@@ -81,6 +82,11 @@ step "   forward-proxy mode (curl -x), as HTTP_PROXY apps use it"
 body=$(curl -sS -x "http://127.0.0.1:$sidecar_port" -o - -w '\n%{http_code}' "http://$orders:$https_port/orders/42")
 status=${body##*$'\n'}; body=${body%$'\n'*}
 check "GET http://$orders:$https_port/orders/42 via proxy" 200 "$status" "$body"
+
+step "   Host-header mode"
+body=$(curl -sS -H "Host: $orders:$https_port" -o - -w '\n%{http_code}' "http://127.0.0.1:$sidecar_port/orders/7")
+status=${body##*$'\n'}; body=${body%$'\n'*}
+check "GET /orders/7 with Host: $orders" 200 "$status" "$body"
 
 step "   SigV4A through the second sidecar, custom domain"
 body=$(curl -sS -o - -w '\n%{http_code}' -X POST --data '{"item":"book"}' "http://127.0.0.1:$sidecar4a_port/orders")
