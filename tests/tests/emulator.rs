@@ -401,3 +401,17 @@ async fn shutdown_stops_both_listeners() {
         );
     }
 }
+
+#[tokio::test]
+async fn head_on_the_echo_target_has_no_body_over_h1_and_h2() {
+    let emulator = start().await;
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let response = tls_client(&emulator, alpn)
+            .head(emulator.https_url(OPEN_HOST, "/anything"))
+            .send()
+            .await
+            .expect("HEAD completes (HTTP/2 resets the stream if a body follows)");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.bytes().await.unwrap().is_empty());
+    }
+}

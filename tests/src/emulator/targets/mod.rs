@@ -40,7 +40,8 @@ pub(crate) async fn dispatch(
         return grpc::serve(greeter, request).await;
     }
     let method = request.method();
-    match request.uri().path() {
+    let head = method == Method::HEAD;
+    let response = match request.uri().path() {
         "/download" if method == Method::GET || method == Method::HEAD => {
             download::download(&request)
         }
@@ -56,6 +57,13 @@ pub(crate) async fn dispatch(
             echo::echo(request).await
         }
         _ => echo::echo(request).await,
+    };
+    // A HEAD response carries the headers a GET would, never a body (HTTP/2 peers reset
+    // the stream if DATA follows).
+    if head {
+        response.map(|_| full(Bytes::new()))
+    } else {
+        response
     }
 }
 
