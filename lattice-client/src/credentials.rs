@@ -9,7 +9,8 @@
 //!   requests arrive: concurrent callers share it.
 //! - A failed refresh keeps serving the still-valid credentials and is retried with
 //!   exponential backoff.
-//! - Callers get an error only when no valid credentials exist.
+//! - Callers get an error only when no valid credentials exist, and then at once: after a
+//!   failed provider call, requests do not queue behind the retry.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -77,6 +78,8 @@ struct Inner {
     refreshes: AtomicU64,
     refresh_failures: AtomicU64,
     consecutive_failures: AtomicU32,
+    /// Completed provider calls, so callers queued on the gate can tell one finished.
+    load_attempts: AtomicU64,
 }
 
 #[derive(Default)]
@@ -140,6 +143,11 @@ impl CredentialsCache {
     pub async fn get(&self) -> Result<Credentials, Error> {
         if let Some(credentials) = self.cached() {
             return Ok(credentials);
+        }
+        // After a failed attempt, a retry is already scheduled (with backoff) by `cached()`;
+        // fail now rather than make every request wait on a provider that is down.
+        if let Some(error) = self.inner.failure_state().last_error.clone() {
+            return Err(Error::credentials_unavailable(Some(Box::new(SharedError(error)))));
         }
         self.inner.refresh_now().await
     }
@@ -246,6 +254,7 @@ impl CredentialsCacheBuilder {
                 refreshes: AtomicU64::new(0),
                 refresh_failures: AtomicU64::new(0),
                 consecutive_failures: AtomicU32::new(0),
+                load_attempts: AtomicU64::new(0),
             }),
         }
     }
@@ -261,10 +270,17 @@ impl Inner {
     /// Wait for valid credentials, calling the provider unless a concurrent caller did so
     /// while we waited for the gate.
     async fn refresh_now(&self) -> Result<Credentials, Error> {
+        let attempts_before = self.load_attempts.load(Ordering::Acquire);
         let _gate = self.refresh_gate.lock().await;
         let now = self.clock.now();
         if let Some(current) = self.current.load_full().filter(|c| c.is_valid(now)) {
             return Ok(current.credentials.clone());
+        }
+        // A provider call finished while we waited and left nothing valid: share its
+        // failure instead of queueing one more call behind it.
+        if self.load_attempts.load(Ordering::Acquire) != attempts_before {
+            let last = self.failure_state().last_error.clone();
+            return Err(Error::credentials_unavailable(last.map(|e| Box::new(SharedError(e)) as BoxError)));
         }
         self.load().await
     }
@@ -297,6 +313,7 @@ impl Inner {
             .instrument(span.clone())
             .await;
         let now = self.clock.now();
+        self.load_attempts.fetch_add(1, Ordering::AcqRel);
         match result {
             Ok(Ok(credentials)) => {
                 let cached = Cached::new(credentials, now, self.refresh_before_expiry);

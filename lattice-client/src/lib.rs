@@ -43,6 +43,7 @@
 pub mod clock;
 mod credentials;
 mod error;
+mod fast;
 pub mod host;
 pub mod layer;
 mod signer;

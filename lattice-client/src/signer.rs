@@ -24,6 +24,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use crate::clock::SharedClock;
 use crate::credentials::CredentialsCache;
 use crate::error::{BuildError, Error};
+use crate::fast;
 use crate::host::{DomainPattern, is_region_name, lattice_region, normalize_host};
 
 /// The SigV4 signing name of VPC Lattice services.
@@ -188,27 +189,74 @@ impl SigningConfig {
         credentials: &Credentials,
         time: SystemTime,
     ) -> Result<Signed, Error> {
-        for name in SIGNER_OWNED_HEADERS {
+        for name in &fast::SIGNER_OWNED {
             headers.remove(name);
         }
-        let new_headers = {
-        let host = signed_host(uri, headers)?;
-        let Some(scope) = self.scope_for(&host)? else {
-            tracing::debug!(%host, "host not allowed; passing request through unsigned");
-            return Ok(Signed::PassedThrough);
-        };
+        // Filled while `headers` is borrowed for signing, inserted once the borrow ends.
+        let mut fast_headers = None;
+        let mut reference_headers = Vec::new();
+        {
+            let host = signed_host(uri, headers)?;
+            let Some(scope) = self.scope_for(&host)? else {
+                tracing::debug!(%host, "host not allowed; passing request through unsigned");
+                return Ok(Signed::PassedThrough);
+            };
 
-        let mut signable_headers = Vec::with_capacity(headers.len() + 1);
-        if !headers.contains_key(HOST) {
-            signable_headers.push(("host", host.as_ref()));
-        }
-        for (name, value) in headers.iter() {
-            if self.is_unsigned(name) {
-                continue;
+            let mut signable_headers = Vec::with_capacity(headers.len() + 1);
+            if !headers.contains_key(HOST) {
+                signable_headers.push(("host", host.as_ref()));
             }
-            let value = value.to_str().map_err(|_| Error::invalid_header_value(name))?;
-            signable_headers.push((name.as_str(), value));
+            for (name, value) in headers.iter() {
+                if self.is_unsigned(name) {
+                    continue;
+                }
+                let value = value.to_str().map_err(|_| Error::invalid_header_value(name))?;
+                signable_headers.push((name.as_str(), value));
+            }
+            // The fast path covers origin-form paths in years 1970..=9999; anything else
+            // (`*`, authority-form, odd clocks) goes through aws-sigv4 as before.
+            let timestamp = uri.path().starts_with('/').then(|| fast::Timestamp::new(time)).flatten();
+            match timestamp {
+                Some(timestamp) => {
+                    let request = fast::Request {
+                        method: method.as_str(),
+                        path: uri.path(),
+                        query: uri.query(),
+                        double_encode_path: self.inner.path_encoding == PathEncoding::Double,
+                        headers: &mut signable_headers,
+                    };
+                    let fast_scope = match &scope {
+                        Scope::Region(region) => fast::Scope::Region(region),
+                        Scope::RegionSet(region_set) => fast::Scope::RegionSet(region_set),
+                    };
+                    let signed = fast::sign(request, credentials, &self.inner.signing_name, fast_scope, timestamp)
+                        .map_err(Error::signing)?;
+                    fast_headers = Some(signed);
+                }
+                None => {
+                    reference_headers =
+                        self.sign_with_aws_sigv4(method, uri, signable_headers, credentials, &scope, time)?;
+                }
+            }
+            tracing::trace!(%host, ?scope, "signed request");
         }
+        let new_headers = fast_headers.into_iter().flat_map(fast::SignedHeaders::into_headers);
+        for (name, value) in new_headers.chain(reference_headers) {
+            headers.insert(name, value);
+        }
+        Ok(Signed::Signed)
+    }
+
+    /// The reference path: the same signature computed by aws-sigv4.
+    fn sign_with_aws_sigv4(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        signable_headers: Vec<(&str, &str)>,
+        credentials: &Credentials,
+        scope: &Scope<'_>,
+        time: SystemTime,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
         // The host is always supplied as a header, so only path and query are needed here.
         let path_and_query = signable_path_and_query(uri);
         let request = SignableRequest::new(
@@ -221,7 +269,7 @@ impl SigningConfig {
 
         let identity = Identity::from(credentials.clone());
         let settings = self.settings();
-        let params = match &scope {
+        let params = match scope {
             Scope::Region(region) => v4::SigningParams::builder()
                 .identity(&identity)
                 .region(region)
@@ -242,16 +290,16 @@ impl SigningConfig {
                 .into(),
         };
         let (instructions, _signature) = sign(request, &params).map_err(Error::signing)?.into_parts();
-        tracing::trace!(%host, ?scope, "signed request");
-        instructions.into_parts().0
-        };
-        for header in new_headers {
+        let mut new_headers = Vec::new();
+        for header in instructions.into_parts().0 {
             let mut value = HeaderValue::from_str(header.value())
                 .map_err(|_| Error::invalid_uri("signature produced an invalid header value"))?;
             value.set_sensitive(header.sensitive() || header.name() == AUTHORIZATION);
-            headers.insert(header.name(), value);
+            let name = HeaderName::from_bytes(header.name().as_bytes())
+                .map_err(|_| Error::invalid_uri("signature produced an invalid header name"))?;
+            new_headers.push((name, value));
         }
-        Ok(Signed::Signed)
+        Ok(new_headers)
     }
 
     fn settings(&self) -> SigningSettings {

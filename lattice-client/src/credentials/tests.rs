@@ -183,9 +183,37 @@ async fn expired_credentials_and_failing_provider_give_a_clear_error() {
     assert!(err.to_string().contains("endpoint down"), "{err}");
     let err = cache.try_cached().unwrap_err();
     assert!(err.to_string().contains("endpoint down"), "{err}");
-    // Recovery without a new cache.
+    // Recovery without a new cache: the retry after the backoff succeeds.
     provider.failing.store(false, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(2));
+    assert!(cache.cached().is_none());
+    settle().await;
     assert!(cache.get().await.is_ok());
+}
+
+#[tokio::test]
+async fn callers_do_not_queue_behind_a_failing_provider() {
+    let clock = start();
+    let mut provider = RotatingProvider::new(&clock, Duration::from_secs(3600));
+    provider.delay = Duration::from_secs(30); // hangs past the 500 ms load timeout
+    let cache = cache(&provider, &clock);
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get().await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap_err().kind(), ErrorKind::Credentials);
+    }
+    assert!(started.elapsed() < Duration::from_millis(1500), "took {:?}", started.elapsed());
+    assert_eq!(provider.calls(), 1, "waiters share the one failed call");
+    // Later requests fail at once while the retry backs off.
+    let started = std::time::Instant::now();
+    assert!(cache.get().await.is_err());
+    assert!(started.elapsed() < Duration::from_millis(100));
+    assert_eq!(provider.calls(), 1);
 }
 
 #[tokio::test]

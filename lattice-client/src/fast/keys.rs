@@ -1,0 +1,201 @@
+//! Signing-key caches: the SigV4 HMAC chain runs once per (credentials, day, region,
+//! service), the SigV4A KDF and key-pair setup once per credentials.
+//!
+//! Entries are looked up by access key id plus a keyed hash of the secret (so rotated
+//! secrets under the same key id never reuse a stale key). Neither the secret nor the hash
+//! is printed anywhere; the types here have no `Debug`.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+
+use aws_credential_types::Credentials;
+use aws_lc_rs::hmac;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+use zeroize::Zeroizing;
+
+/// A handful of regions and a day boundary fit; older entries fall out first.
+const V4_CAPACITY: usize = 8;
+const V4A_CAPACITY: usize = 4;
+
+/// Per-process random key, so the secret's hash is no stable fingerprint.
+static SECRET_HASHER: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+
+static V4_KEYS: Mutex<Vec<V4Entry>> = Mutex::new(Vec::new());
+static V4A_KEYS: Mutex<Vec<V4aEntry>> = Mutex::new(Vec::new());
+
+struct V4Entry {
+    access_key_id: Box<str>,
+    secret_hash: u64,
+    day: u64,
+    region: Box<str>,
+    service: Box<str>,
+    key: Arc<hmac::Key>,
+}
+
+struct V4aEntry {
+    access_key_id: Box<str>,
+    secret_hash: u64,
+    key: Arc<EcdsaKeyPair>,
+}
+
+fn secret_hash(credentials: &Credentials) -> u64 {
+    SECRET_HASHER.hash_one(credentials.secret_access_key())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; a poisoned cache is still consistent.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn push_bounded<T>(cache: &mut Vec<T>, entry: T, capacity: usize) {
+    if cache.len() >= capacity {
+        cache.remove(0);
+    }
+    cache.push(entry);
+}
+
+/// The SigV4 signing key `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),
+/// "aws4_request")`, cached.
+pub(crate) fn v4_signing_key(
+    credentials: &Credentials,
+    day: u64,
+    date: &str,
+    region: &str,
+    service: &str,
+) -> Arc<hmac::Key> {
+    let secret_hash = secret_hash(credentials);
+    let access_key_id = credentials.access_key_id();
+    let found = lock(&V4_KEYS)
+        .iter()
+        .rev()
+        .find(|e| {
+            e.day == day
+                && e.secret_hash == secret_hash
+                && *e.access_key_id == *access_key_id
+                && *e.region == *region
+                && *e.service == *service
+        })
+        .map(|e| Arc::clone(&e.key));
+    if let Some(key) = found {
+        return key;
+    }
+    // Derive outside the lock; two threads racing here both insert, which is harmless.
+    let key = Arc::new(derive_v4(
+        credentials.secret_access_key(),
+        date,
+        region,
+        service,
+    ));
+    let entry = V4Entry {
+        access_key_id: access_key_id.into(),
+        secret_hash,
+        day,
+        region: region.into(),
+        service: service.into(),
+        key: Arc::clone(&key),
+    };
+    push_bounded(&mut lock(&V4_KEYS), entry, V4_CAPACITY);
+    key
+}
+
+fn derive_v4(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
+    let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret.len()));
+    k_secret.extend_from_slice(b"AWS4");
+    k_secret.extend_from_slice(secret.as_bytes());
+    let mut key = hmac::Key::new(hmac::HMAC_SHA256, &k_secret);
+    for part in [date, region, service, "aws4_request"] {
+        let tag = Zeroizing::new(copy_tag(&hmac::sign(&key, part.as_bytes())));
+        key = hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref());
+    }
+    key
+}
+
+fn copy_tag(tag: &hmac::Tag) -> [u8; 32] {
+    let mut out = [0; 32];
+    out.copy_from_slice(&tag.as_ref()[..32]);
+    out
+}
+
+/// The SigV4A ECDSA key pair for the credentials, cached.
+pub(crate) fn v4a_key_pair(credentials: &Credentials) -> Result<Arc<EcdsaKeyPair>, &'static str> {
+    let secret_hash = secret_hash(credentials);
+    let access_key_id = credentials.access_key_id();
+    let found = lock(&V4A_KEYS)
+        .iter()
+        .rev()
+        .find(|e| e.secret_hash == secret_hash && *e.access_key_id == *access_key_id)
+        .map(|e| Arc::clone(&e.key));
+    if let Some(key) = found {
+        return Ok(key);
+    }
+    let scalar = v4a_private_scalar(access_key_id, credentials.secret_access_key())?;
+    let der = sec1_der(&scalar);
+    let key = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_ASN1_SIGNING, der.as_ref())
+        .map_err(|_| "the SigV4A private key was rejected")?;
+    let key = Arc::new(key);
+    let entry = V4aEntry {
+        access_key_id: access_key_id.into(),
+        secret_hash,
+        key: Arc::clone(&key),
+    };
+    push_bounded(&mut lock(&V4A_KEYS), entry, V4A_CAPACITY);
+    Ok(key)
+}
+
+/// The P-256 order minus 2: the KDF accepts a candidate `k0 <= n - 2` and uses `k0 + 1`.
+const ORDER_MINUS_2: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x4f,
+];
+
+/// aws-sigv4 `v4a::generate_signing_key`: NIST SP 800-108 counter-mode KDF with
+/// HMAC-SHA256 over `"AWS4A" + secret`, fixed input
+/// `i32(1) || "AWS4-ECDSA-P256-SHA256" || 0 || access_key_id || counter || i32(256)`.
+pub(crate) fn v4a_private_scalar(
+    access_key_id: &str,
+    secret: &str,
+) -> Result<Zeroizing<[u8; 32]>, &'static str> {
+    let mut input_key = Zeroizing::new(Vec::with_capacity(5 + secret.len()));
+    input_key.extend_from_slice(b"AWS4A");
+    input_key.extend_from_slice(secret.as_bytes());
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &input_key);
+
+    let mut fixed = Vec::with_capacity(4 + 22 + 1 + access_key_id.len() + 1 + 4);
+    for counter in 1..=u8::MAX {
+        fixed.clear();
+        fixed.extend_from_slice(&1i32.to_be_bytes());
+        fixed.extend_from_slice(super::V4A_ALGORITHM.as_bytes());
+        fixed.push(0);
+        fixed.extend_from_slice(access_key_id.as_bytes());
+        fixed.push(counter);
+        fixed.extend_from_slice(&256i32.to_be_bytes());
+        let mut k0 = Zeroizing::new(copy_tag(&hmac::sign(&key, &fixed)));
+        // Big-endian byte arrays of equal length compare like the numbers they encode.
+        if *k0 <= ORDER_MINUS_2 {
+            for byte in k0.iter_mut().rev() {
+                let (sum, carry) = byte.overflowing_add(1);
+                *byte = sum;
+                if !carry {
+                    break;
+                }
+            }
+            return Ok(k0);
+        }
+    }
+    Err("the SigV4A key derivation found no valid scalar")
+}
+
+/// RFC 5915 `ECPrivateKey` for a P-256 scalar, without the optional public key.
+fn sec1_der(scalar: &[u8; 32]) -> Zeroizing<[u8; 51]> {
+    const PREFIX: [u8; 7] = [0x30, 0x31, 0x02, 0x01, 0x01, 0x04, 0x20];
+    // [0] { OID prime256v1 1.2.840.10045.3.1.7 }
+    const SUFFIX: [u8; 12] = [
+        0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+    ];
+    let mut der = Zeroizing::new([0; 51]);
+    der[..7].copy_from_slice(&PREFIX);
+    der[7..39].copy_from_slice(scalar);
+    der[39..].copy_from_slice(&SUFFIX);
+    der
+}

@@ -1,0 +1,125 @@
+//! The admin listener (default `127.0.0.1:9901`). It never proxies.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /livez` (`/live`) | 200 while the process runs |
+//! | `GET /readyz` (`/ready`) | 200 once every listener is bound and AWS credentials are loaded, 503 (with the reason) otherwise and while draining |
+//! | `GET /metrics` | Prometheus metrics (OpenMetrics text), see [`crate::metrics`] |
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use lattice_client::CredentialsCache;
+
+use crate::errors::Synthetic;
+use crate::metrics::Metrics;
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Admin request handler. Cheap to clone.
+#[derive(Clone)]
+pub struct Admin {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Listeners bound and not draining.
+    serving: Arc<AtomicBool>,
+    credentials: CredentialsCache,
+    metrics: Metrics,
+}
+
+// === impl Admin ===
+
+impl Admin {
+    pub fn new(serving: Arc<AtomicBool>, credentials: CredentialsCache, metrics: Metrics) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                serving,
+                credentials,
+                metrics,
+            }),
+        }
+    }
+
+    pub async fn handle(
+        self,
+        request: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        // An absolute URI means someone uses this port as a proxy: refuse, loudly.
+        if request.uri().authority().is_some() && request.version() != http::Version::HTTP_2 {
+            return Ok(Synthetic::new(
+                StatusCode::NOT_FOUND,
+                "admin-does-not-proxy",
+                "this is the admin listener; it does not proxy: send requests to the proxy listener",
+            )
+            .into_response());
+        }
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            return Ok(Synthetic::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "admin-method-not-allowed",
+                "admin endpoints take GET",
+            )
+            .into_response());
+        }
+        let response = match request.uri().path() {
+            "/livez" | "/live" => text(StatusCode::OK, "live\n".to_owned()),
+            "/readyz" | "/ready" => self.ready(),
+            "/metrics" => match self.inner.metrics.encode() {
+                Ok(body) => {
+                    let mut response = text(StatusCode::OK, body);
+                    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS));
+                    response
+                }
+                Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed\n".to_owned()),
+            },
+            _ => Synthetic::new(
+                StatusCode::NOT_FOUND,
+                "admin-not-found",
+                "not an admin endpoint (try /livez, /readyz or /metrics); the admin listener does not proxy",
+            )
+            .into_response(),
+        };
+        Ok(response)
+    }
+
+    fn ready(&self) -> Response<Full<Bytes>> {
+        let serving = self.inner.serving.load(Ordering::Acquire);
+        let credentials = self.inner.credentials.cached().is_some();
+        match (serving, credentials) {
+            (true, true) => text(StatusCode::OK, "ready\n".to_owned()),
+            (false, _) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: listeners not serving (starting or draining)\n".to_owned(),
+            ),
+            (true, false) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: AWS credentials not loaded (see the logs)\n".to_owned(),
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for Admin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admin").finish_non_exhaustive()
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,198 @@
+//! Body wrappers that stream frames through untouched (data and trailers), counting bytes
+//! for the access log. Nothing is buffered, except up to [`DIAGNOSIS_CAPTURE`] bytes of a
+//! Lattice 403 body, copied as it passes for the diagnosis log.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use pin_project_lite::pin_project;
+
+use crate::errors::BoxError;
+use crate::signing::Forbidden;
+
+/// How much of a Lattice 403 body is kept for the diagnosis log.
+pub const DIAGNOSIS_CAPTURE: usize = 2048;
+
+pin_project! {
+    /// A client's request body on its way upstream.
+    pub struct RequestBody {
+        #[pin]
+        inner: Incoming,
+        received: Arc<AtomicU64>,
+    }
+}
+
+pin_project! {
+    /// The body sent back to the client: the upstream's, or a synthetic one. Emits the
+    /// access-log line when dropped, i.e. when the response is finished or abandoned.
+    pub struct ResponseBody {
+        #[pin]
+        inner: Either<Incoming, Full<Bytes>>,
+        log: AccessLog,
+    }
+}
+
+/// What the access-log line says about one request.
+pub struct AccessLog {
+    pub start: Instant,
+    pub method: Method,
+    /// The host the client named (or the fixed upstream's).
+    pub host: String,
+    /// Path only: queries can carry secrets (presigned URLs).
+    pub path: String,
+    pub upstream: String,
+    pub status: StatusCode,
+    pub error: Option<&'static str>,
+    pub bytes_in: Arc<AtomicU64>,
+    pub bytes_out: u64,
+    pub complete: bool,
+    pub forbidden: Option<Forbidden>,
+}
+
+// === impl RequestBody ===
+
+impl RequestBody {
+    pub fn new(inner: Incoming, received: Arc<AtomicU64>) -> Self {
+        Self { inner, received }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            this.received
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBody").finish_non_exhaustive()
+    }
+}
+
+// === impl ResponseBody ===
+
+impl ResponseBody {
+    pub fn upstream(inner: Incoming, log: AccessLog) -> Self {
+        Self {
+            inner: Either::Left(inner),
+            log,
+        }
+    }
+
+    pub fn synthetic(body: Bytes, log: AccessLog) -> Self {
+        Self {
+            inner: Either::Right(Full::new(body)),
+            log,
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.log.bytes_out += data.len() as u64;
+                    if let Some(forbidden) = &mut this.log.forbidden {
+                        forbidden.capture(data);
+                    }
+                }
+            }
+            Poll::Ready(None) => this.log.complete = true,
+            _ => {}
+        }
+        // hyper stops polling once a body says it has ended, so check here too.
+        if this.inner.is_end_stream() {
+            this.log.complete = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody").finish_non_exhaustive()
+    }
+}
+
+// === impl AccessLog ===
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        if let Some(forbidden) = self.forbidden.take() {
+            forbidden.log(&self.upstream);
+        }
+        tracing::info!(
+            target: "lattice_sidecar::access",
+            method = %self.method,
+            host = %self.host,
+            path = %self.path,
+            status = self.status.as_u16(),
+            duration_ms = (self.start.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+            bytes_in = self.bytes_in.load(Ordering::Relaxed),
+            bytes_out = self.bytes_out,
+            upstream = %self.upstream,
+            error = self.error.unwrap_or("-"),
+            complete = self.complete,
+            "request"
+        );
+    }
+}
+
+impl fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessLog")
+            .field("method", &self.method)
+            .field("host", &self.host)
+            .field("path", &self.path)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}

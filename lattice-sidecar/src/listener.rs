@@ -1,0 +1,106 @@
+//! Binding and accept loops. Each connection is served by hyper-util's `auto` builder
+//! (HTTP/1.1 and h2c prior knowledge on one port) and watched by a `GracefulShutdown`,
+//! so a drain lets in-flight requests finish.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::config::ServerConfig;
+use crate::errors::BoxError;
+use crate::metrics::{ConnectionGuard, Metrics};
+
+/// Pause after an accept error (e.g. out of file descriptors) before trying again.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// The connection builder shared by every listener.
+pub(crate) fn server_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+pub(crate) async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Accept connections until the future is dropped (which closes the listener, so new
+/// connections are refused). Connections already accepted keep running in their own
+/// tasks, watched by `graceful`.
+pub(crate) async fn serve<H, F, B>(
+    listener: TcpListener,
+    label: String,
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: Option<&GracefulShutdown>,
+    metrics: Metrics,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(listener = %label, %error, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+        let guard = metrics.connection_opened(&label);
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service_fn(handler.clone()))
+            .into_owned();
+        let label = label.clone();
+        match graceful {
+            Some(graceful) => tokio::spawn(run_connection(
+                graceful.watch(connection),
+                label,
+                peer,
+                guard,
+            )),
+            None => tokio::spawn(run_connection(connection, label, peer, guard)),
+        };
+    }
+}
+
+async fn run_connection<C, E>(
+    connection: C,
+    label: String,
+    peer: SocketAddr,
+    guard: ConnectionGuard,
+) where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    if let Err(error) = connection.await {
+        tracing::debug!(listener = %label, %peer, %error, "connection ended with an error");
+    }
+    drop(guard);
+}

@@ -1,0 +1,79 @@
+//! The `lattice-sidecar` binary: parse and validate the configuration (exit 64 on any
+//! problem), init tracing, serve until SIGTERM/SIGINT, drain, exit 0.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use lattice_sidecar::{Args, Config, EX_USAGE};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => {
+            let _ = error.print();
+            return match error.use_stderr() {
+                true => ExitCode::from(EX_USAGE),
+                false => ExitCode::SUCCESS, // --help, --version
+            };
+        }
+    };
+    let config = match Config::from_args(args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprint!("lattice-sidecar: {error}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    lattice_sidecar::init_tracing(&config.log, std::env::var("RUST_LOG").ok());
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the Tokio runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let signals = match forward_signals() {
+            Ok(signals) => signals,
+            Err(error) => {
+                tracing::error!(%error, "cannot install signal handlers");
+                return Err(());
+            }
+        };
+        lattice_sidecar::run(config, signals)
+            .await
+            .map_err(|error| tracing::error!(%error, "lattice-sidecar failed"))
+    });
+    // Spawned connection tasks may still hold the runtime; don't wait for them.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(()) => ExitCode::FAILURE,
+    }
+}
+
+/// One message per SIGTERM or SIGINT: the first drains, a second exits at once.
+fn forward_signals() -> std::io::Result<mpsc::UnboundedReceiver<()>> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::info!(signal = name, "received shutdown signal");
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
+}

@@ -1,0 +1,256 @@
+//! Prometheus metrics (prometheus-client), served by the admin listener at `/metrics`.
+//!
+//! | metric | labels | meaning |
+//! |---|---|---|
+//! | `lattice_sidecar_requests_total` | `upstream`, `status` | responses sent to clients, synthetic ones with `upstream="-"` when no upstream was chosen |
+//! | `lattice_sidecar_response_latency_seconds` | `upstream` | time from request to upstream response headers |
+//! | `lattice_sidecar_errors_total` | `code` | synthetic responses, by `x-lattice-sidecar-error` code |
+//! | `lattice_sidecar_signing_failures_total` | `reason` | requests the signer could not sign |
+//! | `lattice_sidecar_upstream_connect_errors_total` | `upstream` | failed upstream connections (TCP or TLS) |
+//! | `lattice_sidecar_open_connections` | `listener` | client connections open now |
+//! | `lattice_sidecar_credential_refreshes_total` | | credential provider calls that succeeded |
+//! | `lattice_sidecar_credential_refresh_failures_total` | | credential provider calls that failed |
+//! | `lattice_sidecar_credentials_loaded` | | 1 while valid credentials are cached |
+
+use std::fmt;
+use std::sync::Arc;
+
+use lattice_client::CredentialsCache;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+/// `reason` label values of `lattice_sidecar_signing_failures_total`.
+pub const SIGNING_FAILURE_REASONS: [&str; 3] = [
+    "credentials-unavailable",
+    "unsignable-request",
+    "signing-failed",
+];
+
+/// Shared handles to every metric. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<UpstreamLabel, Histogram, fn() -> Histogram>,
+    errors: Family<CodeLabel, Counter>,
+    signing_failures: Family<ReasonLabel, Counter>,
+    connect_errors: Family<UpstreamLabel, Counter>,
+    open_connections: Family<ListenerLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    upstream: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabel {
+    upstream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabel {
+    listener: String,
+}
+
+/// Reads the credentials cache's counters at scrape time.
+#[derive(Debug)]
+struct CredentialsCollector {
+    credentials: CredentialsCache,
+}
+
+/// Decrements `lattice_sidecar_open_connections` when dropped.
+pub struct ConnectionGuard {
+    gauge: Gauge,
+}
+
+// === impl Metrics ===
+
+impl Metrics {
+    pub fn new(credentials: CredentialsCache) -> Self {
+        let mut registry = Registry::with_prefix("lattice_sidecar");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Responses sent to clients, by upstream and status",
+            requests.clone(),
+        );
+        let latency: Family<UpstreamLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 16)));
+        registry.register_with_unit(
+            "response_latency",
+            "Time from receiving a request to the upstream's response headers",
+            Unit::Seconds,
+            latency.clone(),
+        );
+        let errors = Family::<CodeLabel, Counter>::default();
+        registry.register(
+            "errors",
+            "Synthetic error responses, by x-lattice-sidecar-error code",
+            errors.clone(),
+        );
+        let signing_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "signing_failures",
+            "Requests that could not be signed, by reason",
+            signing_failures.clone(),
+        );
+        // Start known reasons at zero so dashboards and alerts see the series before the first failure.
+        for reason in SIGNING_FAILURE_REASONS {
+            let _ = signing_failures.get_or_create(&ReasonLabel { reason });
+        }
+        let connect_errors = Family::<UpstreamLabel, Counter>::default();
+        registry.register(
+            "upstream_connect_errors",
+            "Failed upstream connections (TCP or TLS)",
+            connect_errors.clone(),
+        );
+        let open_connections = Family::<ListenerLabel, Gauge>::default();
+        registry.register(
+            "open_connections",
+            "Client connections currently open",
+            open_connections.clone(),
+        );
+        registry.register_collector(Box::new(CredentialsCollector { credentials }));
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                requests,
+                latency,
+                errors,
+                signing_failures,
+                connect_errors,
+                open_connections,
+            }),
+        }
+    }
+
+    pub fn response(&self, upstream: &str, status: u16) {
+        self.inner
+            .requests
+            .get_or_create(&RequestLabels {
+                upstream: upstream.to_owned(),
+                status,
+            })
+            .inc();
+    }
+
+    pub fn latency(&self, upstream: &str, seconds: f64) {
+        self.inner
+            .latency
+            .get_or_create(&UpstreamLabel {
+                upstream: upstream.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    pub fn synthetic(&self, code: &'static str) {
+        self.inner.errors.get_or_create(&CodeLabel { code }).inc();
+    }
+
+    pub fn signing_failure(&self, reason: &'static str) {
+        self.inner
+            .signing_failures
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    pub fn connect_error(&self, upstream: &str) {
+        self.inner
+            .connect_errors
+            .get_or_create(&UpstreamLabel {
+                upstream: upstream.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Count an open connection until the guard drops.
+    pub fn connection_opened(&self, listener: &str) -> ConnectionGuard {
+        let gauge = self
+            .inner
+            .open_connections
+            .get_or_create(&ListenerLabel {
+                listener: listener.to_owned(),
+            })
+            .clone();
+        gauge.inc();
+        ConnectionGuard { gauge }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> Result<String, fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.inner.registry)?;
+        Ok(out)
+    }
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+// === impl CredentialsCollector ===
+
+impl Collector for CredentialsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        let stats = self.credentials.stats();
+        let refreshes = ConstCounter::new(stats.refreshes);
+        refreshes.encode(encoder.encode_descriptor(
+            "credential_refreshes",
+            "Credential provider calls that returned credentials",
+            None,
+            refreshes.metric_type(),
+        )?)?;
+        let failures = ConstCounter::new(stats.refresh_failures);
+        failures.encode(encoder.encode_descriptor(
+            "credential_refresh_failures",
+            "Credential provider calls that failed or timed out",
+            None,
+            failures.metric_type(),
+        )?)?;
+        let loaded = ConstGauge::new(i64::from(self.credentials.cached().is_some()));
+        loaded.encode(encoder.encode_descriptor(
+            "credentials_loaded",
+            "1 while valid AWS credentials are cached",
+            None,
+            loaded.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
+// === impl ConnectionGuard ===
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+impl fmt::Debug for ConnectionGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionGuard").finish_non_exhaustive()
+    }
+}

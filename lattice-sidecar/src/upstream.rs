@@ -1,0 +1,315 @@
+//! Where a request goes and how it gets there: routing (fixed upstream, proxy URI or
+//! Host), header hygiene, and the pooled hyper-util client over rustls with `--resolve`
+//! overrides.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{CONNECTION, EXPECT, HOST, TE, TRANSFER_ENCODING, UPGRADE};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use lattice_client::{SIGNER_OWNED_HEADERS, SigningConfig};
+use tokio::net::TcpStream;
+use tower_service::Service;
+
+use crate::body::RequestBody;
+use crate::config::{ResolveEntry, Route, Target, UpstreamConfig, without_default_port};
+use crate::errors::{BoxError, Synthetic};
+
+/// The pooled client: HTTPS with ALPN (h2, else HTTP/1.1), or plain HTTP/1.1.
+pub type HttpClient = Client<HttpsConnector<ResolvingConnector>, RequestBody>;
+
+/// Both clients the proxy needs. Plain-HTTP upstreams get h2c (prior knowledge) when the
+/// client spoke HTTP/2, since gRPC needs HTTP/2 end to end.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub negotiated: HttpClient,
+    pub h2c: HttpClient,
+}
+
+/// An `HttpConnector` that honours `--resolve` entries before DNS.
+#[derive(Clone, Debug)]
+pub struct ResolvingConnector {
+    http: HttpConnector,
+    overrides: Arc<[ResolveEntry]>,
+}
+
+// === impl Clients ===
+
+impl Clients {
+    pub fn new(config: &UpstreamConfig) -> Result<Self, BoxError> {
+        let tls = tls_config(&config.extra_roots)?;
+        let mut http = HttpConnector::new();
+        // hyper-rustls hands https URIs to the TCP connector too.
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.connect_timeout));
+        http.set_keepalive(Some(std::time::Duration::from_secs(60)));
+        let connector = ResolvingConnector {
+            http,
+            overrides: config.resolve.clone().into(),
+        };
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(connector);
+        let build = |h2_only: bool| {
+            let mut builder = Client::builder(TokioExecutor::new());
+            builder
+                .pool_idle_timeout(config.idle_timeout)
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .http2_only(h2_only)
+                // The Host header is set from the URI, which names the upstream.
+                .set_host(true);
+            builder.build(https.clone())
+        };
+        Ok(Self {
+            negotiated: build(false),
+            h2c: build(true),
+        })
+    }
+}
+
+fn tls_config(
+    extra_roots: &[rustls::pki_types::CertificateDer<'static>],
+) -> Result<rustls::ClientConfig, BoxError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!(%error, "skipping an unreadable system CA certificate");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(native.certs);
+    tracing::debug!(added, ignored, "loaded system CA certificates");
+    for cert in extra_roots {
+        roots
+            .add(cert.clone())
+            .map_err(|e| format!("--ca-file: unusable CA certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        tracing::warn!(
+            "no trusted CA certificates: upstream TLS will fail; install the system CA bundle or pass --ca-file"
+        );
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+// === impl ResolvingConnector ===
+
+impl Service<Uri> for ResolvingConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.http.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let default_port = if uri.scheme() == Some(&Scheme::HTTPS) {
+            443
+        } else {
+            80
+        };
+        let port = uri.port_u16().unwrap_or(default_port);
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let destination = match self
+            .overrides
+            .iter()
+            .find(|e| e.host == host && e.port == port)
+        {
+            Some(entry) => match Uri::from_str(&format!("http://{}", entry.addr)) {
+                Ok(uri) => uri,
+                Err(error) => return Box::pin(std::future::ready(Err(error.into()))),
+            },
+            None => uri,
+        };
+        let connecting = self.http.call(destination);
+        Box::pin(async move { connecting.await.map_err(Into::into) })
+    }
+}
+
+// === routing ===
+
+/// Decide the upstream of a request, or refuse it.
+pub fn route_request(
+    route: &Route,
+    default_scheme: &Scheme,
+    signing: &SigningConfig,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Target, Synthetic> {
+    if method == Method::CONNECT {
+        return Err(Synthetic::connect_not_supported());
+    }
+    if uri.path() == "*" {
+        return Err(Synthetic::bad_request(
+            "invalid-request",
+            "asterisk-form request targets (`OPTIONS *`) cannot be forwarded",
+        ));
+    }
+    let requested = requested_authority(uri, headers)?;
+    match route {
+        Route::Fixed(target) => {
+            // Apps on fixed routes send `Host: 127.0.0.1:8081`, which is fine; naming a
+            // different Lattice service means the request reached the wrong listener.
+            if let Some(requested) = &requested
+                && signing.allows_host(requested.as_str())
+                && !requested.host().eq_ignore_ascii_case(target.host())
+            {
+                return Err(Synthetic::misdirected(
+                    requested.as_str(),
+                    &target.to_string(),
+                ));
+            }
+            Ok(target.clone())
+        }
+        Route::FromRequest => {
+            let Some(authority) = requested else {
+                return Err(Synthetic::bad_request(
+                    "missing-host",
+                    "the request names no host: use the sidecar as an HTTP proxy (absolute URL) or send a Host header naming the service",
+                ));
+            };
+            if !signing.allows_host(authority.as_str()) {
+                return Err(Synthetic::host_not_allowed(authority.as_str()));
+            }
+            let client_scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
+            let scheme = if client_scheme == Scheme::HTTPS {
+                Scheme::HTTPS
+            } else {
+                default_scheme.clone()
+            };
+            // `http://svc:80/` means "the default port", which for https is 443.
+            let authority = without_default_port(&client_scheme, &authority);
+            let authority = without_default_port(&scheme, &authority);
+            Ok(Target { scheme, authority })
+        }
+    }
+}
+
+/// The host a request names: the URI's authority (absolute-form, or HTTP/2
+/// `:authority`), else the `Host` header.
+fn requested_authority(uri: &Uri, headers: &HeaderMap) -> Result<Option<Authority>, Synthetic> {
+    let mut hosts = headers.get_all(HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(Synthetic::bad_request(
+            "invalid-host",
+            "the request has more than one Host header",
+        ));
+    }
+    let authority = match (uri.authority(), host) {
+        (Some(authority), _) => authority.clone(),
+        (None, None) => return Ok(None),
+        (None, Some(value)) if value.is_empty() => return Ok(None),
+        (None, Some(value)) => Authority::try_from(value.as_bytes()).map_err(|_| {
+            Synthetic::bad_request("invalid-host", "the Host header is not a valid host[:port]")
+        })?,
+    };
+    if authority.as_str().contains('@') {
+        return Err(Synthetic::bad_request(
+            "invalid-host",
+            "the request host must not contain user info (`user@`)",
+        ));
+    }
+    Ok(Some(authority))
+}
+
+/// `scheme://authority` of the target plus the path and query exactly as received.
+pub fn upstream_uri(target: &Target, uri: &Uri) -> Result<Uri, Synthetic> {
+    let path_and_query = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    Uri::builder()
+        .scheme(target.scheme.clone())
+        .authority(target.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| {
+            Synthetic::bad_request("invalid-request", "the request target cannot be forwarded")
+        })
+}
+
+// === header hygiene ===
+
+/// Prepare client headers for signing and forwarding: drop hop-by-hop headers (and what
+/// `Connection` names), `Host` (the upstream's is set from the URI), `Expect` (the sidecar
+/// answers `100-continue` itself), and any client-supplied signature headers. `TE:
+/// trailers` survives, for gRPC. Every other header is kept.
+pub fn clean_request_headers(headers: &mut HeaderMap) {
+    let wants_trailers = headers
+        .get_all(TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("trailers")
+        });
+    remove_hop_by_hop(headers);
+    headers.remove(HOST);
+    headers.remove(EXPECT);
+    headers.remove("http2-settings");
+    for name in SIGNER_OWNED_HEADERS {
+        headers.remove(name);
+    }
+    if wants_trailers {
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// Drop hop-by-hop headers from an upstream response.
+pub fn clean_response_headers(headers: &mut HeaderMap) {
+    remove_hop_by_hop(headers);
+}
+
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [CONNECTION, TE, TRANSFER_ENCODING, UPGRADE] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    let proxy: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("proxy-"))
+        .cloned()
+        .collect();
+    for name in proxy {
+        headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,10 @@
+pub mod cases;
+pub mod emulator;
+pub mod fake_credentials;
+pub mod sidecar;
+pub mod verifier;
+
+/// Generated code for `tests/proto/greeter.proto` (package `lattice.test`).
+pub mod greeter_proto {
+    tonic::include_proto!("lattice.test");
+}
