@@ -32,7 +32,10 @@ fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for sigv4a in [false, true] {
         for token in [false, true] {
-            for (method, path) in [(Method::GET, "/orders?id=42&view=full"), (Method::POST, "/orders")] {
+            for (method, path) in [
+                (Method::GET, "/orders?id=42&view=full"),
+                (Method::POST, "/orders"),
+            ] {
                 let mut headers = HeaderMap::new();
                 headers.insert("accept", "application/json".parse().unwrap());
                 headers.insert("user-agent", "bench/1.0".parse().unwrap());
@@ -51,7 +54,14 @@ fn cases() -> Vec<Case> {
                     (true, true, false) => "sigv4a/post+token",
                 };
                 let uri = format!("https://{HOST}{path}").parse().unwrap();
-                cases.push(Case { name, method, uri, headers, sigv4a, token });
+                cases.push(Case {
+                    name,
+                    method,
+                    uri,
+                    headers,
+                    sigv4a,
+                    token,
+                });
             }
         }
     }
@@ -60,7 +70,13 @@ fn cases() -> Vec<Case> {
 
 fn credentials(token: bool) -> Credentials {
     let token = token.then(|| "IQoJb3JpZ2luX2VjEXAMPLETOKEN".repeat(20));
-    Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token, None, "bench")
+    Credentials::new(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        token,
+        None,
+        "bench",
+    )
 }
 
 fn time() -> SystemTime {
@@ -70,7 +86,9 @@ fn time() -> SystemTime {
 /// What a hand-written integration of aws-sigv4 does for Lattice: build a SignableRequest
 /// from the request, sign with UNSIGNED-PAYLOAD, and apply the headers.
 fn baseline_sign(case: &Case, identity: &Identity) -> Request<()> {
-    let mut request = Request::builder().method(case.method.clone()).uri(case.uri.clone());
+    let mut request = Request::builder()
+        .method(case.method.clone())
+        .uri(case.uri.clone());
     for (name, value) in &case.headers {
         request = request.header(name, value);
     }
@@ -102,7 +120,10 @@ fn baseline_sign(case: &Case, identity: &Identity) -> Request<()> {
     let signable = SignableRequest::new(
         request.method().as_str(),
         Cow::Owned(uri),
-        request.headers().iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
+        request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
         SignableBody::UnsignedPayload,
     )
     .unwrap();
@@ -123,16 +144,24 @@ fn bench_sign(c: &mut Criterion) {
         };
         let creds = credentials(case.token);
         let identity = Identity::from(creds.clone());
-        group.bench_with_input(BenchmarkId::new("aws-sigv4", case.name), &case, |b, case| {
-            b.iter(|| black_box(baseline_sign(case, &identity)))
-        });
-        group.bench_with_input(BenchmarkId::new("lattice-client", case.name), &case, |b, case| {
-            b.iter(|| {
-                let mut headers = case.headers.clone();
-                config.sign(&case.method, &case.uri, &mut headers, &creds, time()).unwrap();
-                black_box(headers)
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("aws-sigv4", case.name),
+            &case,
+            |b, case| b.iter(|| black_box(baseline_sign(case, &identity))),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("lattice-client", case.name),
+            &case,
+            |b, case| {
+                b.iter(|| {
+                    let mut headers = case.headers.clone();
+                    config
+                        .sign(&case.method, &case.uri, &mut headers, &creds, time())
+                        .unwrap();
+                    black_box(headers)
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -42,7 +42,9 @@ mod manual {
     impl ManualClock {
         /// A clock stopped at `start`.
         pub fn new(start: SystemTime) -> Self {
-            Self { now: Arc::new(Mutex::new(start)) }
+            Self {
+                now: Arc::new(Mutex::new(start)),
+            }
         }
 
         /// Move the clock forward.

@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
-use tracing::Instrument;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use tracing::Instrument;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{BoxError, Error};
@@ -125,7 +125,9 @@ impl CredentialsCache {
     #[cfg(feature = "aws-config")]
     #[cfg_attr(docsrs, doc(cfg(feature = "aws-config")))]
     pub async fn from_default_chain() -> Self {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
         match config.credentials_provider() {
             Some(provider) => Self::new(provider),
             None => Self::new(NoProvider),
@@ -147,7 +149,9 @@ impl CredentialsCache {
         // After a failed attempt, a retry is already scheduled (with backoff) by `cached()`;
         // fail now rather than make every request wait on a provider that is down.
         if let Some(error) = self.inner.failure_state().last_error.clone() {
-            return Err(Error::credentials_unavailable(Some(Box::new(SharedError(error)))));
+            return Err(Error::credentials_unavailable(Some(Box::new(SharedError(
+                error,
+            )))));
         }
         self.inner.refresh_now().await
     }
@@ -161,7 +165,9 @@ impl CredentialsCache {
         if current.as_ref().is_none_or(|c| now >= c.refresh_at) {
             self.inner.spawn_background_refresh(now);
         }
-        current.filter(|c| c.is_valid(now)).map(|c| c.credentials.clone())
+        current
+            .filter(|c| c.is_valid(now))
+            .map(|c| c.credentials.clone())
     }
 
     /// Like [`cached`](Self::cached), but says why there are none.
@@ -182,7 +188,11 @@ impl CredentialsCache {
 
     /// When the cached credentials expire, if any are cached and they expire.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.inner.current.load().as_ref().and_then(|c| c.expires_at)
+        self.inner
+            .current
+            .load()
+            .as_ref()
+            .and_then(|c| c.expires_at)
     }
 
     pub(crate) fn clock(&self) -> &SharedClock {
@@ -196,7 +206,12 @@ impl fmt::Debug for CredentialsCache {
         let current = self.inner.current.load();
         f.debug_struct("CredentialsCache")
             .field("provider", &self.inner.provider)
-            .field("access_key_id", &current.as_ref().map(|c| c.credentials.access_key_id().to_owned()))
+            .field(
+                "access_key_id",
+                &current
+                    .as_ref()
+                    .map(|c| c.credentials.access_key_id().to_owned()),
+            )
             .field("expires_at", &current.as_ref().and_then(|c| c.expires_at))
             .field("stats", &self.stats())
             .finish()
@@ -280,16 +295,24 @@ impl Inner {
         // failure instead of queueing one more call behind it.
         if self.load_attempts.load(Ordering::Acquire) != attempts_before {
             let last = self.failure_state().last_error.clone();
-            return Err(Error::credentials_unavailable(last.map(|e| Box::new(SharedError(e)) as BoxError)));
+            return Err(Error::credentials_unavailable(
+                last.map(|e| Box::new(SharedError(e)) as BoxError),
+            ));
         }
         self.load().await
     }
 
     fn spawn_background_refresh(self: &Arc<Self>, now: SystemTime) {
-        if self.failure_state().retry_not_before.is_some_and(|t| now < t) {
+        if self
+            .failure_state()
+            .retry_not_before
+            .is_some_and(|t| now < t)
+        {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let Ok(gate) = self.refresh_gate.clone().try_lock_owned() else {
             return; // a refresh is already running
         };
@@ -298,7 +321,11 @@ impl Inner {
             let _gate = gate;
             if let Some(inner) = weak.upgrade() {
                 // Another refresh may have finished between our check and taking the gate.
-                let fresh = inner.current.load().as_ref().is_some_and(|c| inner.clock.now() < c.refresh_at);
+                let fresh = inner
+                    .current
+                    .load()
+                    .as_ref()
+                    .is_some_and(|c| inner.clock.now() < c.refresh_at);
                 if !fresh {
                     let _ = inner.load().await;
                 }
@@ -318,7 +345,10 @@ impl Inner {
             Ok(Ok(credentials)) => {
                 let cached = Cached::new(credentials, now, self.refresh_before_expiry);
                 if !cached.is_valid(now) {
-                    return Err(self.record_failure(now, "the provider returned credentials that have already expired".into()));
+                    return Err(self.record_failure(
+                        now,
+                        "the provider returned credentials that have already expired".into(),
+                    ));
                 }
                 self.refreshes.fetch_add(1, Ordering::Relaxed);
                 self.consecutive_failures.store(0, Ordering::Relaxed);
@@ -335,7 +365,10 @@ impl Inner {
             }
             Ok(Err(error)) => Err(self.record_failure(now, Box::new(error))),
             Err(_elapsed) => {
-                self.record_failure(now, format!("provider timed out after {:?}", self.load_timeout).into());
+                self.record_failure(
+                    now,
+                    format!("provider timed out after {:?}", self.load_timeout).into(),
+                );
                 Err(Error::credentials_timed_out())
             }
         }
@@ -343,12 +376,25 @@ impl Inner {
 
     fn record_failure(&self, now: SystemTime, error: BoxError) -> Error {
         self.refresh_failures.fetch_add(1, Ordering::Relaxed);
-        let attempt = self.consecutive_failures.fetch_add(1, Ordering::Relaxed).min(16);
-        let backoff = self.min_backoff.saturating_mul(1 << attempt).min(self.max_backoff);
-        let still_valid = self.current.load().as_ref().is_some_and(|c| c.is_valid(now));
+        let attempt = self
+            .consecutive_failures
+            .fetch_add(1, Ordering::Relaxed)
+            .min(16);
+        let backoff = self
+            .min_backoff
+            .saturating_mul(1 << attempt)
+            .min(self.max_backoff);
+        let still_valid = self
+            .current
+            .load()
+            .as_ref()
+            .is_some_and(|c| c.is_valid(now));
         tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, still_valid, "credential refresh failed");
         let error = Arc::new(error);
-        *self.failure_state() = Failure { retry_not_before: Some(now + backoff), last_error: Some(error.clone()) };
+        *self.failure_state() = Failure {
+            retry_not_before: Some(now + backoff),
+            last_error: Some(error.clone()),
+        };
         Error::credentials_unavailable(Some(Box::new(SharedError(error))))
     }
 }
@@ -365,7 +411,11 @@ impl Cached {
             }
             None => now + NO_EXPIRY_REFRESH_INTERVAL,
         };
-        Self { credentials, expires_at, refresh_at }
+        Self {
+            credentials,
+            expires_at,
+            refresh_at,
+        }
     }
 
     fn is_valid(&self, now: SystemTime) -> bool {
@@ -404,7 +454,9 @@ struct NoProvider;
 
 #[cfg(feature = "aws-config")]
 impl ProvideCredentials for NoProvider {
-    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
     where
         Self: 'a,
     {

@@ -44,31 +44,51 @@ enum Kind {
 
 impl Error {
     pub(crate) fn missing_authority() -> Self {
-        Self { kind: Kind::MissingAuthority }
+        Self {
+            kind: Kind::MissingAuthority,
+        }
     }
 
     pub(crate) fn invalid_header_value(name: &HeaderName) -> Self {
-        Self { kind: Kind::InvalidHeaderValue { name: name.clone() } }
+        Self {
+            kind: Kind::InvalidHeaderValue { name: name.clone() },
+        }
     }
 
     pub(crate) fn invalid_uri(reason: impl Into<String>) -> Self {
-        Self { kind: Kind::InvalidUri { reason: reason.into() } }
+        Self {
+            kind: Kind::InvalidUri {
+                reason: reason.into(),
+            },
+        }
     }
 
     pub(crate) fn host_not_allowed(host: &str) -> Self {
-        Self { kind: Kind::HostNotAllowed { host: host.to_owned() } }
+        Self {
+            kind: Kind::HostNotAllowed {
+                host: host.to_owned(),
+            },
+        }
     }
 
     pub(crate) fn credentials_unavailable(source: Option<BoxError>) -> Self {
-        Self { kind: Kind::CredentialsUnavailable { source } }
+        Self {
+            kind: Kind::CredentialsUnavailable { source },
+        }
     }
 
     pub(crate) fn credentials_timed_out() -> Self {
-        Self { kind: Kind::CredentialsTimedOut }
+        Self {
+            kind: Kind::CredentialsTimedOut,
+        }
     }
 
     pub(crate) fn signing(source: impl Into<BoxError>) -> Self {
-        Self { kind: Kind::Signing { source: source.into() } }
+        Self {
+            kind: Kind::Signing {
+                source: source.into(),
+            },
+        }
     }
 
     /// The class of this error.
@@ -78,7 +98,9 @@ impl Error {
                 ErrorKind::InvalidRequest
             }
             Kind::HostNotAllowed { .. } => ErrorKind::HostNotAllowed,
-            Kind::CredentialsUnavailable { .. } | Kind::CredentialsTimedOut => ErrorKind::Credentials,
+            Kind::CredentialsUnavailable { .. } | Kind::CredentialsTimedOut => {
+                ErrorKind::Credentials
+            }
             Kind::Signing { .. } => ErrorKind::Signing,
         }
     }
@@ -115,7 +137,9 @@ impl fmt::Display for Error {
                  (*.vpc-lattice-svcs.<region>.on.aws) and not a configured custom domain; \
                  add it with `custom_domain(..)`"
             ),
-            Kind::CredentialsUnavailable { source: Some(source) } => {
+            Kind::CredentialsUnavailable {
+                source: Some(source),
+            } => {
                 write!(f, "no valid AWS credentials: {source}")
             }
             Kind::CredentialsUnavailable { source: None } => f.write_str(
@@ -142,9 +166,10 @@ impl fmt::Debug for Error {
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match &self.kind {
-            Kind::CredentialsUnavailable { source: Some(source) } | Kind::Signing { source } => {
-                Some(source.as_ref())
+            Kind::CredentialsUnavailable {
+                source: Some(source),
             }
+            | Kind::Signing { source } => Some(source.as_ref()),
             _ => None,
         }
     }

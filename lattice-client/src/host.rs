@@ -23,13 +23,19 @@ pub fn normalize_host(host_and_port: &str) -> Option<String> {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     if !host.split('.').all(valid_label) {
         return None;
     }
     // All-numeric last label means an IPv4 literal, not a name.
-    if host.rsplit('.').next().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+    if host
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     Some(host.to_ascii_lowercase())
@@ -54,7 +60,12 @@ fn strip_port(host_and_port: &str) -> Option<&str> {
 pub fn lattice_region(host: &str) -> Option<String> {
     let host = normalize_host(host)?;
     let mut labels = host.rsplit('.');
-    let (aws, on, region, lattice) = (labels.next()?, labels.next()?, labels.next()?, labels.next()?);
+    let (aws, on, region, lattice) = (
+        labels.next()?,
+        labels.next()?,
+        labels.next()?,
+        labels.next()?,
+    );
     let leading = labels.count();
     if aws != "aws" || on != "on" || lattice != LATTICE_LABEL || leading == 0 {
         return None;
@@ -65,13 +76,19 @@ pub fn lattice_region(host: &str) -> Option<String> {
 /// `us-west-2`, `ap-southeast-1`, `us-gov-west-1`, `eusc-de-east-1`: letters, dashes, a number.
 pub(crate) fn is_region_name(region: &str) -> bool {
     let mut parts = region.split('-');
-    let Some(first) = parts.next() else { return false };
+    let Some(first) = parts.next() else {
+        return false;
+    };
     let rest: Vec<&str> = parts.collect();
-    let Some((last, middle)) = rest.split_last() else { return false };
+    let Some((last, middle)) = rest.split_last() else {
+        return false;
+    };
     !first.is_empty()
         && first.bytes().all(|b| b.is_ascii_lowercase())
         && !middle.is_empty()
-        && middle.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && middle
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && !last.is_empty()
         && last.bytes().all(|b| b.is_ascii_digit())
 }
@@ -133,8 +150,14 @@ mod tests {
     #[test]
     fn parses_region_from_lattice_names() {
         assert_eq!(lattice_region(ORDERS).as_deref(), Some("us-west-2"));
-        assert_eq!(lattice_region(&format!("{ORDERS}:8443")).as_deref(), Some("us-west-2"));
-        assert_eq!(lattice_region(&format!("{ORDERS}.")).as_deref(), Some("us-west-2"));
+        assert_eq!(
+            lattice_region(&format!("{ORDERS}:8443")).as_deref(),
+            Some("us-west-2")
+        );
+        assert_eq!(
+            lattice_region(&format!("{ORDERS}.")).as_deref(),
+            Some("us-west-2")
+        );
         assert_eq!(
             lattice_region(&ORDERS.to_ascii_uppercase()).as_deref(),
             Some("us-west-2")

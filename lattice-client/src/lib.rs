@@ -57,6 +57,6 @@ pub use crate::credentials::{CredentialsCache, CredentialsCacheBuilder, Credenti
 pub use crate::error::{BoxError, BuildError, Error, ErrorKind};
 pub use crate::layer::{ResponseFuture, SigV4, SigV4Layer};
 pub use crate::signer::{
-    Algorithm, DEFAULT_UNSIGNED_HEADERS, PathEncoding, SIGNER_OWNED_HEADERS, SIGNING_NAME,
-    Signed, Signer, SigningConfig, SigningConfigBuilder, UnknownHosts, canonicalize_authority,
+    Algorithm, DEFAULT_UNSIGNED_HEADERS, PathEncoding, SIGNER_OWNED_HEADERS, SIGNING_NAME, Signed,
+    Signer, SigningConfig, SigningConfigBuilder, UnknownHosts, canonicalize_authority,
 };

@@ -157,7 +157,10 @@ impl SigningConfig {
             region: None,
             custom_domains: Vec::new(),
             unknown_hosts: UnknownHosts::Reject,
-            unsigned_headers: DEFAULT_UNSIGNED_HEADERS.iter().map(|h| (*h).to_owned()).collect(),
+            unsigned_headers: DEFAULT_UNSIGNED_HEADERS
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect(),
             path_encoding: PathEncoding::Double,
             signing_name: SIGNING_NAME.to_owned(),
         }
@@ -210,12 +213,18 @@ impl SigningConfig {
                 if self.is_unsigned(name) {
                     continue;
                 }
-                let value = value.to_str().map_err(|_| Error::invalid_header_value(name))?;
+                let value = value
+                    .to_str()
+                    .map_err(|_| Error::invalid_header_value(name))?;
                 signable_headers.push((name.as_str(), value));
             }
             // The fast path covers origin-form paths in years 1970..=9999; anything else
             // (`*`, authority-form, odd clocks) goes through aws-sigv4 as before.
-            let timestamp = uri.path().starts_with('/').then(|| fast::Timestamp::new(time)).flatten();
+            let timestamp = uri
+                .path()
+                .starts_with('/')
+                .then(|| fast::Timestamp::new(time))
+                .flatten();
             match timestamp {
                 Some(timestamp) => {
                     let request = fast::Request {
@@ -229,18 +238,32 @@ impl SigningConfig {
                         Scope::Region(region) => fast::Scope::Region(region),
                         Scope::RegionSet(region_set) => fast::Scope::RegionSet(region_set),
                     };
-                    let signed = fast::sign(request, credentials, &self.inner.signing_name, fast_scope, timestamp)
-                        .map_err(Error::signing)?;
+                    let signed = fast::sign(
+                        request,
+                        credentials,
+                        &self.inner.signing_name,
+                        fast_scope,
+                        timestamp,
+                    )
+                    .map_err(Error::signing)?;
                     fast_headers = Some(signed);
                 }
                 None => {
-                    reference_headers =
-                        self.sign_with_aws_sigv4(method, uri, signable_headers, credentials, &scope, time)?;
+                    reference_headers = self.sign_with_aws_sigv4(
+                        method,
+                        uri,
+                        signable_headers,
+                        credentials,
+                        &scope,
+                        time,
+                    )?;
                 }
             }
             tracing::trace!(%host, ?scope, "signed request");
         }
-        let new_headers = fast_headers.into_iter().flat_map(fast::SignedHeaders::into_headers);
+        let new_headers = fast_headers
+            .into_iter()
+            .flat_map(fast::SignedHeaders::into_headers);
         for (name, value) in new_headers.chain(reference_headers) {
             headers.insert(name, value);
         }
@@ -289,7 +312,8 @@ impl SigningConfig {
                 .map_err(Error::signing)?
                 .into(),
         };
-        let (instructions, _signature) = sign(request, &params).map_err(Error::signing)?.into_parts();
+        let (instructions, _signature) =
+            sign(request, &params).map_err(Error::signing)?.into_parts();
         let mut new_headers = Vec::new();
         for header in instructions.into_parts().0 {
             let mut value = HeaderValue::from_str(header.value())
@@ -310,8 +334,14 @@ impl SigningConfig {
         // We filter unsigned headers before aws-sigv4 sees them, with prefix support.
         settings.excluded_headers = Some(vec![Cow::Borrowed("authorization")]);
         let (encoding, normalization) = match self.inner.path_encoding {
-            PathEncoding::Double => (PercentEncodingMode::Double, UriPathNormalizationMode::Enabled),
-            PathEncoding::Single => (PercentEncodingMode::Single, UriPathNormalizationMode::Disabled),
+            PathEncoding::Double => (
+                PercentEncodingMode::Double,
+                UriPathNormalizationMode::Enabled,
+            ),
+            PathEncoding::Single => (
+                PercentEncodingMode::Single,
+                UriPathNormalizationMode::Disabled,
+            ),
         };
         settings.percent_encoding_mode = encoding;
         settings.uri_path_normalization_mode = normalization;
@@ -321,7 +351,11 @@ impl SigningConfig {
     fn is_unsigned(&self, name: &HeaderName) -> bool {
         let name = name.as_str();
         self.inner.unsigned_exact.iter().any(|h| h == name)
-            || self.inner.unsigned_prefixes.iter().any(|p| name.starts_with(p.as_str()))
+            || self
+                .inner
+                .unsigned_prefixes
+                .iter()
+                .any(|p| name.starts_with(p.as_str()))
     }
 
     /// `Ok(None)`: not allowed but pass-through is configured.
@@ -334,11 +368,13 @@ impl SigningConfig {
                     .custom_domains
                     .iter()
                     .find(|(pattern, _)| pattern.matches(&name))
-                    .map(|(_, region)| match region.as_deref().or(self.inner.region.as_deref()) {
-                        Some(region) => Cow::Borrowed(region),
-                        // build() guarantees a region for custom domains under SigV4.
-                        None => Cow::Borrowed(""),
-                    }),
+                    .map(
+                        |(_, region)| match region.as_deref().or(self.inner.region.as_deref()) {
+                            Some(region) => Cow::Borrowed(region),
+                            // build() guarantees a region for custom domains under SigV4.
+                            None => Cow::Borrowed(""),
+                        },
+                    ),
             },
             None => None,
         };
@@ -368,7 +404,9 @@ impl fmt::Debug for SigningConfig {
 /// that HTTP/2's `:authority` equals the HTTP/1.1 `Host` a client would send and the
 /// signer signs.
 pub fn canonicalize_authority(uri: &mut Uri) {
-    let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else { return };
+    let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+        return;
+    };
     let default_port = if *scheme == Scheme::HTTPS {
         443
     } else if *scheme == Scheme::HTTP {
@@ -379,7 +417,9 @@ pub fn canonicalize_authority(uri: &mut Uri) {
     if authority.port_u16() != Some(default_port) {
         return;
     }
-    let Ok(host_only) = Authority::try_from(authority.host()) else { return };
+    let Ok(host_only) = Authority::try_from(authority.host()) else {
+        return;
+    };
     let mut parts = std::mem::take(uri).into_parts();
     parts.authority = Some(host_only);
     if let Ok(rebuilt) = Uri::from_parts(parts) {
@@ -409,7 +449,10 @@ fn signed_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Cow<'a, str>,
         if hosts.next().is_some() {
             return Err(Error::invalid_uri("request has more than one Host header"));
         }
-        return host.to_str().map(Cow::Borrowed).map_err(|_| Error::invalid_header_value(&HOST));
+        return host
+            .to_str()
+            .map(Cow::Borrowed)
+            .map_err(|_| Error::invalid_header_value(&HOST));
     }
     let authority = uri.authority().ok_or_else(Error::missing_authority)?;
     let default_port = match uri.scheme() {
@@ -430,7 +473,9 @@ impl SigningConfigBuilder {
     /// Sign with SigV4A for the region set (`*` for every region, or e.g.
     /// `us-east-1,us-west-2`). Use it for custom domains that fail over across regions.
     pub fn sigv4a(mut self, region_set: impl Into<String>) -> Self {
-        self.algorithm = Algorithm::SigV4a { region_set: region_set.into() };
+        self.algorithm = Algorithm::SigV4a {
+            region_set: region_set.into(),
+        };
         self
     }
 
@@ -455,8 +500,13 @@ impl SigningConfigBuilder {
     }
 
     /// Allow signing for a custom domain whose service lives in `region`.
-    pub fn custom_domain_in(mut self, domain: impl Into<String>, region: impl Into<String>) -> Self {
-        self.custom_domains.push((domain.into(), Some(region.into())));
+    pub fn custom_domain_in(
+        mut self,
+        domain: impl Into<String>,
+        region: impl Into<String>,
+    ) -> Self {
+        self.custom_domains
+            .push((domain.into(), Some(region.into())));
         self
     }
 
@@ -500,13 +550,18 @@ impl SigningConfigBuilder {
     pub fn build(self) -> Result<SigningConfig, BuildError> {
         let mut problems = Vec::new();
         if let Some(region) = self.region.as_ref().filter(|r| !is_region_name(r)) {
-            problems.push(format!("region `{region}` is not a region name like `us-west-2`"));
+            problems.push(format!(
+                "region `{region}` is not a region name like `us-west-2`"
+            ));
         }
         if let Algorithm::SigV4a { region_set } = &self.algorithm {
             let valid = !region_set.is_empty()
                 && region_set.split(',').all(|r| {
                     let r = r.trim();
-                    !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'*')
+                    !r.is_empty()
+                        && r.bytes().all(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'*'
+                        })
                 });
             if !valid {
                 problems.push(format!(
@@ -534,7 +589,9 @@ impl SigningConfigBuilder {
         for header in &self.unsigned_headers {
             let header = header.to_ascii_lowercase();
             if header == "host" || SIGNER_OWNED_HEADERS.contains(&header.as_str()) {
-                problems.push(format!("header `{header}` must always be signed and cannot be listed as unsigned"));
+                problems.push(format!(
+                    "header `{header}` must always be signed and cannot be listed as unsigned"
+                ));
             } else if let Some(prefix) = header.strip_suffix('*') {
                 unsigned_prefixes.push(prefix.to_owned());
             } else {
@@ -577,7 +634,11 @@ impl Signer {
     pub fn new(config: SigningConfig, credentials: impl Into<CredentialsCache>) -> Self {
         let credentials = credentials.into();
         let clock = credentials.clock().clone();
-        Self { config, credentials, clock }
+        Self {
+            config,
+            credentials,
+            clock,
+        }
     }
 
     /// Use a different clock for the signature time.
@@ -590,7 +651,9 @@ impl Signer {
     #[cfg(feature = "aws-config")]
     #[cfg_attr(docsrs, doc(cfg(feature = "aws-config")))]
     pub async fn from_default_chain() -> Self {
-        let config = SigningConfig::builder().build().unwrap_or_else(|_| unreachable!("defaults are valid"));
+        let config = SigningConfig::builder()
+            .build()
+            .unwrap_or_else(|_| unreachable!("defaults are valid"));
         Self::new(config, CredentialsCache::from_default_chain().await)
     }
 
@@ -626,13 +689,19 @@ impl Signer {
     ) -> Result<Signed, Error> {
         let credentials = match credentials {
             Some(c) => Some(c),
-            None if self.needs_credentials(request.uri(), request.headers())? => Some(self.credentials.get().await?),
+            None if self.needs_credentials(request.uri(), request.headers())? => {
+                Some(self.credentials.get().await?)
+            }
             None => None,
         };
         self.sign_in_place(request, credentials.as_ref())
     }
 
-    fn sign_in_place<B>(&self, request: &mut http::Request<B>, credentials: Option<&Credentials>) -> Result<Signed, Error> {
+    fn sign_in_place<B>(
+        &self,
+        request: &mut http::Request<B>,
+        credentials: Option<&Credentials>,
+    ) -> Result<Signed, Error> {
         // `http::Request` lends out one `&mut` at a time, so lift the URI out and back.
         let method = request.method().clone();
         let mut uri = std::mem::take(request.uri_mut());
@@ -657,7 +726,10 @@ impl Signer {
     ) -> Result<Signed, Error> {
         canonicalize_authority(uri);
         match credentials {
-            Some(credentials) => self.config.sign(method, uri, headers, credentials, self.clock.now()),
+            Some(credentials) => {
+                self.config
+                    .sign(method, uri, headers, credentials, self.clock.now())
+            }
             None => {
                 for name in SIGNER_OWNED_HEADERS {
                     headers.remove(name);

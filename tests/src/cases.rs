@@ -22,7 +22,10 @@ fn case(name: &str, method: &str, url: String, headers: &[(&str, &str)]) -> Requ
         name: name.to_owned(),
         method: method.to_owned(),
         url,
-        headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
     }
 }
 
@@ -30,31 +33,81 @@ fn case(name: &str, method: &str, url: String, headers: &[(&str, &str)]) -> Requ
 pub fn edge_cases() -> Vec<RequestCase> {
     let base = format!("https://{ORDERS_HOST}");
     vec![
-        case("unsorted-query", "GET", format!("{base}/orders?zeta=1&alpha=2&mid=3"), &[]),
-        case("repeated-keys", "GET", format!("{base}/orders?k=2&k=1&K=0"), &[]),
+        case(
+            "unsorted-query",
+            "GET",
+            format!("{base}/orders?zeta=1&alpha=2&mid=3"),
+            &[],
+        ),
+        case(
+            "repeated-keys",
+            "GET",
+            format!("{base}/orders?k=2&k=1&K=0"),
+            &[],
+        ),
         case(
             "encoded-query",
             "GET",
             format!("{base}/search?q=a%20b&tag=%E2%9C%93&empty=&flag&slash=%2F&tilde=~"),
             &[],
         ),
-        case("literal-plus-query", "GET", format!("{base}/search?q=a+b&op=%2B"), &[]),
-        case("space-path", "GET", format!("{base}/path%20with%20spaces/"), &[]),
-        case("utf8-path", "GET", format!("{base}/caf%C3%A9/%E2%82%AC"), &[]),
+        case(
+            "literal-plus-query",
+            "GET",
+            format!("{base}/search?q=a+b&op=%2B"),
+            &[],
+        ),
+        case(
+            "space-path",
+            "GET",
+            format!("{base}/path%20with%20spaces/"),
+            &[],
+        ),
+        case(
+            "utf8-path",
+            "GET",
+            format!("{base}/caf%C3%A9/%E2%82%AC"),
+            &[],
+        ),
         case("encoded-slash", "GET", format!("{base}/a%2Fb/c"), &[]),
         case("dot-segments", "GET", format!("{base}/a/./b/../c//d"), &[]),
-        case("reserved-chars", "GET", format!("{base}/r/$&'()*+,;=:@!"), &[]),
+        case(
+            "reserved-chars",
+            "GET",
+            format!("{base}/r/$&'()*+,;=:@!"),
+            &[],
+        ),
         case("head", "HEAD", format!("{base}/"), &[]),
         case("delete", "DELETE", format!("{base}/orders/1"), &[]),
-        case("patch", "PATCH", format!("{base}/orders/1"), &[("content-type", "application/json")]),
+        case(
+            "patch",
+            "PATCH",
+            format!("{base}/orders/1"),
+            &[("content-type", "application/json")],
+        ),
         case(
             "header-whitespace",
             "POST",
             format!("{base}/h"),
-            &[("X-Spaced", "  a   b  "), ("X-Dup", "1"), ("x-dup", "2"), ("Accept", "*/*")],
+            &[
+                ("X-Spaced", "  a   b  "),
+                ("X-Dup", "1"),
+                ("x-dup", "2"),
+                ("Accept", "*/*"),
+            ],
         ),
-        case("non-default-port", "GET", format!("https://{ORDERS_HOST}:8443/p"), &[]),
-        case("custom-domain", "GET", "https://orders.example.com/orders?id=7".to_owned(), &[]),
+        case(
+            "non-default-port",
+            "GET",
+            format!("https://{ORDERS_HOST}:8443/p"),
+            &[],
+        ),
+        case(
+            "custom-domain",
+            "GET",
+            "https://orders.example.com/orders?id=7".to_owned(),
+            &[],
+        ),
         case("root-empty-path", "GET", base, &[]),
     ]
 }
@@ -63,12 +116,39 @@ pub fn edge_cases() -> Vec<RequestCase> {
 /// failures reproducible from the case name).
 pub fn random_cases(seed: u64, count: usize) -> Vec<RequestCase> {
     let mut rng = Lcg(seed);
-    let segments = ["a", "B", "x-y_z.~", "%20", "%2F", "caf%C3%A9", "v1", "..", ".", "", "%25", "%7E"];
+    let segments = [
+        "a",
+        "B",
+        "x-y_z.~",
+        "%20",
+        "%2F",
+        "caf%C3%A9",
+        "v1",
+        "..",
+        ".",
+        "",
+        "%25",
+        "%7E",
+    ];
     let keys = ["a", "b", "Z", "x-y", "k%20k", "%E2%9C%93", "empty"];
     let values = ["", "1", "two", "%20", "%2B", "a%3Db", "~._-", "%C3%A9"];
     let methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
-    let header_names = ["x-trace", "content-type", "accept", "x-custom", "x-custom", "if-match"];
-    let header_values = ["v", "  padded  ", "a  b   c", "application/json", "\"etag\"", "*/*"];
+    let header_names = [
+        "x-trace",
+        "content-type",
+        "accept",
+        "x-custom",
+        "x-custom",
+        "if-match",
+    ];
+    let header_values = [
+        "v",
+        "  padded  ",
+        "a  b   c",
+        "application/json",
+        "\"etag\"",
+        "*/*",
+    ];
     (0..count)
         .map(|i| {
             let depth = 1 + rng.below(5);
@@ -120,7 +200,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) % n as u64) as usize
     }
 }

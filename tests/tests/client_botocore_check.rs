@@ -13,16 +13,26 @@ const AKID: &str = "AKIDCROSSCHECK";
 const SECRET: &str = "cross/check/secret+key=EXAMPLE";
 
 fn sign_case(case: &RequestCase, config: &SigningConfig, token: Option<&str>) -> Value {
-    let mut builder = http::Request::builder().method(case.method.as_str()).uri(case.url.as_str());
+    let mut builder = http::Request::builder()
+        .method(case.method.as_str())
+        .uri(case.url.as_str());
     for (name, value) in &case.headers {
         builder = builder.header(name, value);
     }
-    let request = builder.body(()).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let request = builder
+        .body(())
+        .unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let (mut parts, ()) = request.into_parts();
     let credentials = Credentials::new(AKID, SECRET, token.map(str::to_owned), None, "test");
     let time = UNIX_EPOCH + Duration::from_secs(1_763_800_000);
     config
-        .sign(&parts.method, &parts.uri, &mut parts.headers, &credentials, time)
+        .sign(
+            &parts.method,
+            &parts.uri,
+            &mut parts.headers,
+            &credentials,
+            time,
+        )
         .unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let headers: Vec<(String, String)> = parts
         .headers
@@ -77,24 +87,46 @@ fn check_all(config: &SigningConfig, label: &str) {
     }
     let expected = signed.len();
     let results = run_botocore(signed);
-    assert_eq!(results.len(), expected, "{label}: every case must be checked");
+    assert_eq!(
+        results.len(),
+        expected,
+        "{label}: every case must be checked"
+    );
     let failures: Vec<String> = results
         .iter()
         .filter(|r| r["ok"] != json!(true))
-        .map(|r| format!("{}: {}", r["name"], r["detail"].as_str().unwrap_or_default()))
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r["name"],
+                r["detail"].as_str().unwrap_or_default()
+            )
+        })
         .collect();
-    assert!(failures.is_empty(), "{label}: {} of {expected} failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{label}: {} of {expected} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn botocore_recomputes_lattice_client_sigv4_signatures() {
-    let config = SigningConfig::builder().custom_domain_in("orders.example.com", "us-west-2").build().unwrap();
+    let config = SigningConfig::builder()
+        .custom_domain_in("orders.example.com", "us-west-2")
+        .build()
+        .unwrap();
     check_all(&config, "sigv4");
 }
 
 #[test]
 fn lattice_client_sigv4a_signatures_verify_independently() {
-    let config = SigningConfig::builder().sigv4a("*").custom_domain("orders.example.com").build().unwrap();
+    let config = SigningConfig::builder()
+        .sigv4a("*")
+        .custom_domain("orders.example.com")
+        .build()
+        .unwrap();
     check_all(&config, "sigv4a");
 }
 

@@ -59,7 +59,9 @@ impl Received {
 
 /// Sign `case` and deliver it as HTTP/1.1 (Host header) or HTTP/2 (`:authority` only).
 fn sign(case: &RequestCase, config: &SigningConfig, token: Option<&str>, http2: bool) -> Received {
-    let mut builder = http::Request::builder().method(case.method.as_str()).uri(case.url.as_str());
+    let mut builder = http::Request::builder()
+        .method(case.method.as_str())
+        .uri(case.url.as_str());
     for (name, value) in &case.headers {
         builder = builder.header(name, value);
     }
@@ -67,11 +69,19 @@ fn sign(case: &RequestCase, config: &SigningConfig, token: Option<&str>, http2: 
     let credentials = Credentials::new(AKID, SECRET, token.map(str::to_owned), None, "test");
     lattice_client::canonicalize_authority(&mut parts.uri);
     config
-        .sign(&parts.method, &parts.uri, &mut parts.headers, &credentials, now())
+        .sign(
+            &parts.method,
+            &parts.uri,
+            &mut parts.headers,
+            &credentials,
+            now(),
+        )
         .unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let authority = parts.uri.authority().unwrap().as_str().to_owned();
     if !http2 {
-        parts.headers.insert("host", HeaderValue::from_str(&authority).unwrap());
+        parts
+            .headers
+            .insert("host", HeaderValue::from_str(&authority).unwrap());
     }
     Received {
         method: case.method.clone(),
@@ -91,11 +101,18 @@ fn all_cases() -> Vec<RequestCase> {
 fn configs() -> [(SigningConfig, Algorithm); 2] {
     [
         (
-            SigningConfig::builder().custom_domain_in("orders.example.com", "us-west-2").build().unwrap(),
+            SigningConfig::builder()
+                .custom_domain_in("orders.example.com", "us-west-2")
+                .build()
+                .unwrap(),
             Algorithm::SigV4,
         ),
         (
-            SigningConfig::builder().sigv4a("*").custom_domain("orders.example.com").build().unwrap(),
+            SigningConfig::builder()
+                .sigv4a("*")
+                .custom_domain("orders.example.com")
+                .build()
+                .unwrap(),
             Algorithm::SigV4A,
         ),
     ]
@@ -108,7 +125,9 @@ fn verifier_accepts_every_lattice_client_signature() {
     for (config, algorithm) in configs() {
         for case in all_cases() {
             for (token, http2) in [(None, false), (Some(TOKEN), true), (Some(TOKEN), false)] {
-                let keys = Keys { token: token.map(str::to_owned) };
+                let keys = Keys {
+                    token: token.map(str::to_owned),
+                };
                 let received = sign(&case, &config, token, http2);
                 match received.verify(&keys) {
                     Ok(verified) => assert_eq!(verified.algorithm, algorithm),
@@ -123,7 +142,12 @@ fn verifier_accepts_every_lattice_client_signature() {
         }
     }
     assert_eq!(checked, 2 * all_cases().len() * 3);
-    assert!(failures.is_empty(), "{} of {checked} rejected:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} rejected:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -137,13 +161,21 @@ fn verifier_rejects_any_change_after_signing() {
                 None => "extra=1".to_owned(),
             })
         }),
-        ("method", |r| r.method = if r.method == "GET" { "POST".into() } else { "GET".into() }),
+        ("method", |r| {
+            r.method = if r.method == "GET" {
+                "POST".into()
+            } else {
+                "GET".into()
+            }
+        }),
         ("host", |r| {
-            r.headers.insert("host", HeaderValue::from_static("other.example.com"));
+            r.headers
+                .insert("host", HeaderValue::from_static("other.example.com"));
             r.authority = None;
         }),
         ("signed header", |r| {
-            r.headers.insert("x-amz-date", HeaderValue::from_static("20251122T083400Z"));
+            r.headers
+                .insert("x-amz-date", HeaderValue::from_static("20251122T083400Z"));
         }),
     ];
     let keys = Keys { token: None };
@@ -156,7 +188,9 @@ fn verifier_rejects_any_change_after_signing() {
                     panic!("{}: untampered must pass: {rejection:?}", case.name);
                 }
                 tamper(&mut received);
-                let rejection = received.verify(&keys).expect_err(&format!("{} {what}", case.name));
+                let rejection = received
+                    .verify(&keys)
+                    .expect_err(&format!("{} {what}", case.name));
                 assert!(
                     matches!(rejection, Rejection::InvalidSignature(_)),
                     "{} {what}: {rejection:?}",

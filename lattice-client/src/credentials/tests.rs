@@ -47,7 +47,13 @@ impl ProvideCredentials for RotatingProvider {
                 return Err(CredentialsError::provider_error("endpoint down"));
             }
             let expiry = self.clock.now() + self.ttl;
-            Ok(Credentials::new(format!("AKID{n}"), "very-secret", Some("tok".into()), Some(expiry), "rotating"))
+            Ok(Credentials::new(
+                format!("AKID{n}"),
+                "very-secret",
+                Some("tok".into()),
+                Some(expiry),
+                "rotating",
+            ))
         })
     }
 }
@@ -114,7 +120,9 @@ async fn refresh_starts_early_and_only_once() {
     cache.warm().await.unwrap();
     // Inside the 5-minute window, still valid: old key served while one refresh runs.
     clock.advance(Duration::from_secs(3600 - 200));
-    let seen: Vec<String> = (0..100).map(|_| cache.cached().unwrap().access_key_id().to_owned()).collect();
+    let seen: Vec<String> = (0..100)
+        .map(|_| cache.cached().unwrap().access_key_id().to_owned())
+        .collect();
     assert!(seen.iter().all(|k| k == "AKID0"));
     settle().await;
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -131,12 +139,18 @@ async fn short_lived_credentials_refresh_at_half_life_across_many_expiries() {
     // 10 lifetimes in 5 s steps: every request must find valid credentials.
     for step in 0..120 {
         clock.advance(Duration::from_secs(5));
-        let credentials = cache.get().await.unwrap_or_else(|e| panic!("step {step}: {e}"));
+        let credentials = cache
+            .get()
+            .await
+            .unwrap_or_else(|e| panic!("step {step}: {e}"));
         assert!(credentials.expiry().unwrap() > clock.now());
         settle().await;
     }
     let calls = provider.calls();
-    assert!((20..=25).contains(&calls), "refreshed {calls} times for 600 s of 60 s credentials");
+    assert!(
+        (20..=25).contains(&calls),
+        "refreshed {calls} times for 600 s of 60 s credentials"
+    );
 }
 
 #[tokio::test]
@@ -205,9 +219,16 @@ async fn callers_do_not_queue_behind_a_failing_provider() {
         })
         .collect();
     for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap_err().kind(), ErrorKind::Credentials);
+        assert_eq!(
+            task.await.unwrap().unwrap_err().kind(),
+            ErrorKind::Credentials
+        );
     }
-    assert!(started.elapsed() < Duration::from_millis(1500), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(provider.calls(), 1, "waiters share the one failed call");
     // Later requests fail at once while the retry backs off.
     let started = std::time::Instant::now();
@@ -237,7 +258,10 @@ async fn debug_never_prints_secrets() {
     cache.warm().await.unwrap();
     let debug = format!("{cache:?}");
     assert!(debug.contains("AKID0"), "{debug}");
-    assert!(!debug.contains("very-secret") && !debug.contains("tok\""), "{debug}");
+    assert!(
+        !debug.contains("very-secret") && !debug.contains("tok\""),
+        "{debug}"
+    );
 }
 
 #[test]

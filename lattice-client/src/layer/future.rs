@@ -43,19 +43,32 @@ where
     B: Send + 'static,
 {
     pub(crate) fn calling(future: S::Future) -> Self {
-        Self { state: State::Calling { future } }
+        Self {
+            state: State::Calling { future },
+        }
     }
 
     pub(crate) fn failed(error: Error) -> Self {
-        Self { state: State::Failed { error: Some(error) } }
+        Self {
+            state: State::Failed { error: Some(error) },
+        }
     }
 
-    pub(crate) fn awaiting_credentials(signer: Signer, mut request: http::Request<B>, inner: S) -> Self {
+    pub(crate) fn awaiting_credentials(
+        signer: Signer,
+        mut request: http::Request<B>,
+        inner: S,
+    ) -> Self {
         let signing = Box::pin(async move {
             let result = signer.sign_request_with(&mut request, None).await.map(drop);
             (result, request)
         });
-        Self { state: State::Signing { signing, inner: Some(inner) } }
+        Self {
+            state: State::Signing {
+                signing,
+                inner: Some(inner),
+            },
+        }
     }
 }
 

@@ -66,7 +66,10 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
 
-        let needs_credentials = match self.signer.needs_credentials(request.uri(), request.headers()) {
+        let needs_credentials = match self
+            .signer
+            .needs_credentials(request.uri(), request.headers())
+        {
             Ok(needs) => needs,
             Err(error) => return ResponseFuture::failed(error),
         };
@@ -74,11 +77,22 @@ where
             false => None,
             true => match self.signer.credentials().cached() {
                 Some(credentials) => Some(credentials),
-                None => return ResponseFuture::awaiting_credentials(self.signer.clone(), request, inner),
+                None => {
+                    return ResponseFuture::awaiting_credentials(
+                        self.signer.clone(),
+                        request,
+                        inner,
+                    );
+                }
             },
         };
         let (mut parts, body) = request.into_parts();
-        match self.signer.sign_parts(&parts.method, &mut parts.uri, &mut parts.headers, credentials.as_ref()) {
+        match self.signer.sign_parts(
+            &parts.method,
+            &mut parts.uri,
+            &mut parts.headers,
+            credentials.as_ref(),
+        ) {
             Ok(_) => ResponseFuture::calling(inner.call(http::Request::from_parts(parts, body))),
             Err(error) => ResponseFuture::failed(error),
         }

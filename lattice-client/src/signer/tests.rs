@@ -12,12 +12,28 @@ fn time() -> SystemTime {
 }
 
 fn creds(token: Option<&str>) -> Credentials {
-    Credentials::new("AKIDTEST", "secret/key", token.map(str::to_owned), None, "test")
+    Credentials::new(
+        "AKIDTEST",
+        "secret/key",
+        token.map(str::to_owned),
+        None,
+        "test",
+    )
 }
 
-fn sign(config: &SigningConfig, request: &mut Request<()>, token: Option<&str>) -> Result<Signed, Error> {
+fn sign(
+    config: &SigningConfig,
+    request: &mut Request<()>,
+    token: Option<&str>,
+) -> Result<Signed, Error> {
     let (mut parts, body) = std::mem::take(request).into_parts();
-    let result = config.sign(&parts.method, &parts.uri, &mut parts.headers, &creds(token), time());
+    let result = config.sign(
+        &parts.method,
+        &parts.uri,
+        &mut parts.headers,
+        &creds(token),
+        time(),
+    );
     *request = Request::from_parts(parts, body);
     result
 }
@@ -39,20 +55,36 @@ fn default_config() -> SigningConfig {
 
 #[test]
 fn signs_lattice_request_with_unsigned_payload() {
-    let mut req = Request::get(format!("https://{ORDERS}/orders?b=2&a=1")).body(()).unwrap();
-    assert_eq!(sign(&default_config(), &mut req, None).unwrap(), Signed::Signed);
+    let mut req = Request::get(format!("https://{ORDERS}/orders?b=2&a=1"))
+        .body(())
+        .unwrap();
+    assert_eq!(
+        sign(&default_config(), &mut req, None).unwrap(),
+        Signed::Signed
+    );
     let h = req.headers();
     assert_eq!(h["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
     assert_eq!(h["x-amz-date"], "20231114T221320Z");
     assert!(h["authorization"].is_sensitive());
-    assert!(h["authorization"].to_str().unwrap().starts_with("AWS4-HMAC-SHA256 "));
+    assert!(
+        h["authorization"]
+            .to_str()
+            .unwrap()
+            .starts_with("AWS4-HMAC-SHA256 ")
+    );
     assert_eq!(
         auth_field(h, "Credential"),
         "AKIDTEST/20231114/us-west-2/vpc-lattice-svcs/aws4_request"
     );
-    assert_eq!(signed_headers(h), ["host", "x-amz-content-sha256", "x-amz-date"]);
+    assert_eq!(
+        signed_headers(h),
+        ["host", "x-amz-content-sha256", "x-amz-date"]
+    );
     assert!(!h.contains_key("x-amz-security-token"));
-    assert!(!h.contains_key("host"), "the client adds Host; the signer must not duplicate it");
+    assert!(
+        !h.contains_key("host"),
+        "the client adds Host; the signer must not duplicate it"
+    );
 }
 
 #[test]
@@ -80,7 +112,10 @@ fn replaces_existing_signer_headers_without_duplicates() {
     for name in SIGNER_OWNED_HEADERS {
         assert!(h.get_all(name).iter().count() <= 1, "{name} duplicated");
     }
-    assert!(!h.contains_key("x-amz-security-token"), "stale token must be removed");
+    assert!(
+        !h.contains_key("x-amz-security-token"),
+        "stale token must be removed"
+    );
     assert!(!h.contains_key("x-amz-region-set"));
     assert_eq!(h["x-amz-date"], "20231114T221320Z");
     assert_eq!(h["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
@@ -89,7 +124,9 @@ fn replaces_existing_signer_headers_without_duplicates() {
 #[test]
 fn signing_twice_gives_the_same_headers() {
     let config = default_config();
-    let mut once = Request::get(format!("https://{ORDERS}/a")).body(()).unwrap();
+    let mut once = Request::get(format!("https://{ORDERS}/a"))
+        .body(())
+        .unwrap();
     sign(&config, &mut once, Some("t")).unwrap();
     let mut twice = once.clone();
     sign(&config, &mut twice, Some("t")).unwrap();
@@ -100,11 +137,23 @@ fn signing_twice_gives_the_same_headers() {
 fn host_is_signed_as_sent() {
     let config = default_config();
     let cases = [
-        (format!("https://{ORDERS}:8443/"), None, format!("{ORDERS}:8443")),
+        (
+            format!("https://{ORDERS}:8443/"),
+            None,
+            format!("{ORDERS}:8443"),
+        ),
         (format!("https://{ORDERS}:443/"), None, ORDERS.to_owned()),
         (format!("http://{ORDERS}:80/"), None, ORDERS.to_owned()),
-        (format!("http://{ORDERS}:443/"), None, format!("{ORDERS}:443")),
-        ("/path".to_owned(), Some(format!("{ORDERS}:9000")), format!("{ORDERS}:9000")),
+        (
+            format!("http://{ORDERS}:443/"),
+            None,
+            format!("{ORDERS}:443"),
+        ),
+        (
+            "/path".to_owned(),
+            Some(format!("{ORDERS}:9000")),
+            format!("{ORDERS}:9000"),
+        ),
     ];
     for (uri, host_header, expected) in cases {
         let mut headers = HeaderMap::new();
@@ -113,7 +162,9 @@ fn host_is_signed_as_sent() {
         }
         let uri: Uri = uri.parse().unwrap();
         assert_eq!(signed_host(&uri, &headers).unwrap(), expected, "{uri}");
-        config.sign(&Method::GET, &uri, &mut headers, &creds(None), time()).unwrap();
+        config
+            .sign(&Method::GET, &uri, &mut headers, &creds(None), time())
+            .unwrap();
         assert!(headers.contains_key("authorization"));
     }
 }
@@ -137,15 +188,30 @@ fn canonicalize_authority_drops_only_default_ports() {
 fn hop_by_hop_and_rewritten_headers_are_not_signed() {
     let mut builder = Request::get(format!("https://{ORDERS}/"));
     for name in [
-        "connection", "keep-alive", "te", "upgrade", "proxy-authorization", "transfer-encoding",
-        "expect", "user-agent", "x-forwarded-for", "x-forwarded-proto", "via", "traceparent",
-        "tracestate", "baggage", "x-amzn-trace-id",
+        "connection",
+        "keep-alive",
+        "te",
+        "upgrade",
+        "proxy-authorization",
+        "transfer-encoding",
+        "expect",
+        "user-agent",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "via",
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "x-amzn-trace-id",
     ] {
         builder = builder.header(name, "v");
     }
     let mut req = builder.header("x-custom", "kept").body(()).unwrap();
     sign(&default_config(), &mut req, None).unwrap();
-    assert_eq!(signed_headers(req.headers()), ["host", "x-amz-content-sha256", "x-amz-date", "x-custom"]);
+    assert_eq!(
+        signed_headers(req.headers()),
+        ["host", "x-amz-content-sha256", "x-amz-date", "x-custom"]
+    );
 }
 
 #[test]
@@ -161,22 +227,35 @@ fn unsigned_header_set_is_configurable() {
         .body(())
         .unwrap();
     sign(&config, &mut req, None).unwrap();
-    assert_eq!(signed_headers(req.headers()), ["host", "user-agent", "x-amz-content-sha256", "x-amz-date"]);
+    assert_eq!(
+        signed_headers(req.headers()),
+        ["host", "user-agent", "x-amz-content-sha256", "x-amz-date"]
+    );
 
-    let err = SigningConfig::builder().unsigned_header("Host").unsigned_header("x-amz-date").build().unwrap_err();
+    let err = SigningConfig::builder()
+        .unsigned_header("Host")
+        .unsigned_header("x-amz-date")
+        .build()
+        .unwrap_err();
     assert_eq!(err.problems().len(), 2, "{err}");
 }
 
 #[test]
 fn non_ascii_header_value_is_an_error_not_a_panic() {
     let mut req = Request::get(format!("https://{ORDERS}/"))
-        .header("x-name", HeaderValue::from_bytes("caf\u{e9}".as_bytes()).unwrap())
+        .header(
+            "x-name",
+            HeaderValue::from_bytes("caf\u{e9}".as_bytes()).unwrap(),
+        )
         .body(())
         .unwrap();
     let err = sign(&default_config(), &mut req, None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     assert!(err.to_string().contains("x-name"), "{err}");
-    assert!(!err.to_string().contains("caf"), "values are not echoed: {err}");
+    assert!(
+        !err.to_string().contains("caf"),
+        "values are not echoed: {err}"
+    );
 }
 
 #[test]
@@ -197,7 +276,10 @@ fn unknown_hosts_are_refused_or_passed_through_unsigned() {
     assert_eq!(err.kind(), ErrorKind::HostNotAllowed);
     assert!(err.to_string().contains("example.com"));
 
-    let pass = SigningConfig::builder().unknown_hosts(UnknownHosts::PassThrough).build().unwrap();
+    let pass = SigningConfig::builder()
+        .unknown_hosts(UnknownHosts::PassThrough)
+        .build()
+        .unwrap();
     assert_eq!(sign(&pass, &mut req, None).unwrap(), Signed::PassedThrough);
     assert!(!req.headers().contains_key("authorization"));
     assert!(!req.headers().contains_key("x-amz-date"));
@@ -211,7 +293,10 @@ fn look_alike_hosts_are_refused() {
         "127.0.0.1:443".to_owned(),
         "[::1]:443".to_owned(),
     ] {
-        let mut req = Request::get("/").header("host", host.as_str()).body(()).unwrap();
+        let mut req = Request::get("/")
+            .header("host", host.as_str())
+            .body(())
+            .unwrap();
         let err = sign(&default_config(), &mut req, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::HostNotAllowed, "{host}");
     }
@@ -219,9 +304,18 @@ fn look_alike_hosts_are_refused() {
 
 #[test]
 fn custom_domains_need_a_region_for_sigv4() {
-    let err = SigningConfig::builder().custom_domain("api.example.com").build().unwrap_err();
+    let err = SigningConfig::builder()
+        .custom_domain("api.example.com")
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains("needs a region"), "{err}");
-    assert!(SigningConfig::builder().custom_domain("api.example.com").sigv4a("*").build().is_ok());
+    assert!(
+        SigningConfig::builder()
+            .custom_domain("api.example.com")
+            .sigv4a("*")
+            .build()
+            .is_ok()
+    );
 
     let config = SigningConfig::builder()
         .region("eu-west-1")
@@ -232,11 +326,19 @@ fn custom_domains_need_a_region_for_sigv4() {
     let scope_of = |url: &str| {
         let mut req = Request::get(url).body(()).unwrap();
         sign(&config, &mut req, None).unwrap();
-        auth_field(req.headers(), "Credential").split('/').nth(2).unwrap().to_owned()
+        auth_field(req.headers(), "Credential")
+            .split('/')
+            .nth(2)
+            .unwrap()
+            .to_owned()
     };
     assert_eq!(scope_of("https://API.example.com./x"), "eu-west-1");
     assert_eq!(scope_of("https://svc.internal.example/x"), "ap-south-1");
-    assert_eq!(scope_of(&format!("https://{ORDERS}/")), "us-west-2", "Lattice names keep their region");
+    assert_eq!(
+        scope_of(&format!("https://{ORDERS}/")),
+        "us-west-2",
+        "Lattice names keep their region"
+    );
 }
 
 #[test]
@@ -252,16 +354,36 @@ fn build_reports_every_problem_at_once() {
 
 #[test]
 fn sigv4a_signs_with_region_set() {
-    let config = SigningConfig::builder().sigv4a("*").custom_domain("orders.example.com").build().unwrap();
-    let mut req = Request::get("https://orders.example.com/").body(()).unwrap();
+    let config = SigningConfig::builder()
+        .sigv4a("*")
+        .custom_domain("orders.example.com")
+        .build()
+        .unwrap();
+    let mut req = Request::get("https://orders.example.com/")
+        .body(())
+        .unwrap();
     sign(&config, &mut req, Some("tok")).unwrap();
     let h = req.headers();
-    assert!(h["authorization"].to_str().unwrap().starts_with("AWS4-ECDSA-P256-SHA256 "));
+    assert!(
+        h["authorization"]
+            .to_str()
+            .unwrap()
+            .starts_with("AWS4-ECDSA-P256-SHA256 ")
+    );
     assert_eq!(h["x-amz-region-set"], "*");
-    assert_eq!(auth_field(h, "Credential"), "AKIDTEST/20231114/vpc-lattice-svcs/aws4_request");
+    assert_eq!(
+        auth_field(h, "Credential"),
+        "AKIDTEST/20231114/vpc-lattice-svcs/aws4_request"
+    );
     assert_eq!(
         signed_headers(h),
-        ["host", "x-amz-content-sha256", "x-amz-date", "x-amz-region-set", "x-amz-security-token"]
+        [
+            "host",
+            "x-amz-content-sha256",
+            "x-amz-date",
+            "x-amz-region-set",
+            "x-amz-security-token"
+        ]
     );
 }
 
@@ -270,13 +392,18 @@ fn debug_output_has_no_secrets() {
     let cache = CredentialsCache::from_static(creds(Some("session-token-value")));
     let signer = Signer::new(default_config(), cache);
     let debug = format!("{signer:?}");
-    assert!(!debug.contains("secret/key") && !debug.contains("session-token-value"), "{debug}");
+    assert!(
+        !debug.contains("secret/key") && !debug.contains("session-token-value"),
+        "{debug}"
+    );
 }
 
 #[tokio::test]
 async fn signer_signs_with_cached_credentials_and_its_clock() {
     let clock = crate::clock::ManualClock::new(time());
-    let cache = CredentialsCache::builder(creds(None)).clock(Arc::new(clock.clone())).build();
+    let cache = CredentialsCache::builder(creds(None))
+        .clock(Arc::new(clock.clone()))
+        .build();
     let signer = Signer::new(default_config(), cache);
     let mut req = Request::get(format!("https://{ORDERS}/")).body(()).unwrap();
     let err = signer.sign_cached(&mut req).unwrap_err();
@@ -292,12 +419,22 @@ fn literal_plus_in_query_is_signed_as_plus_not_space() {
     let signature_of = |url: &str| {
         let mut req = Request::get(url).body(()).unwrap();
         sign(&default_config(), &mut req, None).unwrap();
-        assert_eq!(req.uri().to_string(), url, "the request itself is never rewritten");
+        assert_eq!(
+            req.uri().to_string(),
+            url,
+            "the request itself is never rewritten"
+        );
         auth_field(req.headers(), "Signature").to_owned()
     };
     let plus = signature_of(&format!("https://{ORDERS}/s?q=a+b"));
     assert_eq!(plus, signature_of(&format!("https://{ORDERS}/s?q=a%2Bb")));
     assert_ne!(plus, signature_of(&format!("https://{ORDERS}/s?q=a%20b")));
-    assert_eq!(signable_path_and_query(&"/p?x=+&y=1".parse().unwrap()), "/p?x=%2B&y=1");
-    assert_eq!(signable_path_and_query(&"/a+b?x=1".parse().unwrap()), "/a+b?x=1");
+    assert_eq!(
+        signable_path_and_query(&"/p?x=+&y=1".parse().unwrap()),
+        "/p?x=%2B&y=1"
+    );
+    assert_eq!(
+        signable_path_and_query(&"/a+b?x=1".parse().unwrap()),
+        "/a+b?x=1"
+    );
 }
