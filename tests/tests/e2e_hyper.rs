@@ -103,7 +103,7 @@ async fn edge_requests(variant: Variant, tls: fn(&Emulator) -> TlsConfig, versio
             assert_eq!(echo["path"], path);
             assert_eq!(echo["query"].as_str(), query);
         }
-        // HEAD goes to /download so the test also checks the headers a GET would get.
+        // HEAD: signed like any other method, answered with no body.
         let request = Request::head(emulator.https_url(host, "/download?bytes=16&z=1&a=2"));
         let (status, _, body) = send(client.clone(), request.body(empty()).unwrap()).await;
         assert_eq!((status, body.as_str()), (200, ""), "HEAD {host}");

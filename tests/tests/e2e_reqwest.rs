@@ -80,7 +80,7 @@ async fn edge_requests(variant: Variant, tls: fn(&Emulator) -> TlsConfig, versio
                 assert_eq!(echo["body_len"], 7);
             }
         }
-        // HEAD goes to /download so the test also checks the headers a GET would get.
+        // HEAD: signed like any other method, answered with no body.
         let response = client
             .head(emulator.https_url(host, "/download?bytes=16&z=1&a=2"))
             .send()
