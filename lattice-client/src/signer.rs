@@ -1,9 +1,11 @@
 //! The signing core: `(method, URI, headers, credentials, time) -> signed headers`.
 //!
-//! [`SigningConfig::sign`] is pure: no I/O and no clock; the time is an argument. The
-//! SigV4/SigV4A arithmetic is delegated to `aws-sigv4`; this module decides *what* is
-//! signed for Lattice: the host as sent, `x-amz-content-sha256: UNSIGNED-PAYLOAD` (Lattice
-//! does not support payload signing, so bodies are never read), no hop-by-hop headers.
+//! [`SigningConfig::sign`] is pure: no I/O and no clock; the time is an argument. This
+//! module decides *what* is signed for Lattice: the host as sent,
+//! `x-amz-content-sha256: UNSIGNED-PAYLOAD` (Lattice does not support payload signing, so
+//! bodies are never read), no hop-by-hop headers. The arithmetic runs in `crate::fast`,
+//! which is checked byte for byte against `aws-sigv4`; aws-sigv4 still signs the rare
+//! requests the fast path does not cover.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -669,49 +671,67 @@ impl Signer {
 
     /// Sign a request, waiting for credentials only if none are cached yet.
     pub async fn sign<B>(&self, request: &mut http::Request<B>) -> Result<Signed, Error> {
-        self.sign_request_with(request, None).await
+        if let Some(signed) =
+            self.with_parts(request, |m, u, h| self.sign_parts_if_warm(m, u, h))?
+        {
+            return Ok(signed);
+        }
+        let credentials = self.credentials.get().await?;
+        self.with_parts(request, |m, u, h| {
+            self.sign_parts(m, u, h, Some(&credentials))
+        })
     }
 
     /// Sign with cached credentials only, never waiting; fails with
     /// [`ErrorKind::Credentials`](crate::ErrorKind::Credentials) if none are valid.
     pub fn sign_cached<B>(&self, request: &mut http::Request<B>) -> Result<Signed, Error> {
-        let credentials = match self.needs_credentials(request.uri(), request.headers())? {
-            false => None,
-            true => Some(self.credentials.try_cached()?),
-        };
-        self.sign_in_place(request, credentials.as_ref())
+        if let Some(signed) =
+            self.with_parts(request, |m, u, h| self.sign_parts_if_warm(m, u, h))?
+        {
+            return Ok(signed);
+        }
+        let credentials = self.credentials.try_cached()?;
+        self.with_parts(request, |m, u, h| {
+            self.sign_parts(m, u, h, Some(&credentials))
+        })
     }
 
-    pub(crate) async fn sign_request_with<B>(
+    /// Sign with cached credentials if any are valid, never waiting. `Ok(None)` means the
+    /// host needs credentials and none are cached; the request is then left unchanged.
+    pub fn sign_parts_if_warm(
         &self,
-        request: &mut http::Request<B>,
-        credentials: Option<Credentials>,
-    ) -> Result<Signed, Error> {
-        let credentials = match credentials {
-            Some(c) => Some(c),
-            None if self.needs_credentials(request.uri(), request.headers())? => {
-                Some(self.credentials.get().await?)
-            }
-            None => None,
-        };
-        self.sign_in_place(request, credentials.as_ref())
+        method: &Method,
+        uri: &mut Uri,
+        headers: &mut HeaderMap,
+    ) -> Result<Option<Signed>, Error> {
+        // Warm cache first, so the host is parsed and matched once, inside the signer.
+        if let Some(credentials) = self.credentials.cached() {
+            return self
+                .sign_parts(method, uri, headers, Some(&credentials))
+                .map(Some);
+        }
+        if self.needs_credentials(uri, headers)? {
+            return Ok(None);
+        }
+        self.sign_parts(method, uri, headers, None).map(Some)
     }
 
-    fn sign_in_place<B>(
+    /// Run `f` on the pieces of `request`. `http::Request` lends out one `&mut` at a time,
+    /// so the URI is lifted out and put back.
+    fn with_parts<B, T>(
         &self,
         request: &mut http::Request<B>,
-        credentials: Option<&Credentials>,
-    ) -> Result<Signed, Error> {
-        // `http::Request` lends out one `&mut` at a time, so lift the URI out and back.
+        f: impl FnOnce(&Method, &mut Uri, &mut HeaderMap) -> T,
+    ) -> T {
         let method = request.method().clone();
         let mut uri = std::mem::take(request.uri_mut());
-        let result = self.sign_parts(&method, &mut uri, request.headers_mut(), credentials);
+        let result = f(&method, &mut uri, request.headers_mut());
         *request.uri_mut() = uri;
         result
     }
 
     /// Whether signing this request needs credentials (false when it will pass through).
-    pub(crate) fn needs_credentials(&self, uri: &Uri, headers: &HeaderMap) -> Result<bool, Error> {
+    fn needs_credentials(&self, uri: &Uri, headers: &HeaderMap) -> Result<bool, Error> {
         let host = signed_host(uri, headers)?;
         Ok(self.config.scope_for(&host)?.is_some())
     }

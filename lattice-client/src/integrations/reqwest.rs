@@ -154,18 +154,13 @@ pin_project! {
 /// # let _ = response; Ok(()) }
 /// ```
 pub async fn sign(signer: &Signer, request: &mut reqwest::Request) -> Result<Signed, Error> {
+    if let Some(signed) = sign_if_warm(signer, request)? {
+        return Ok(signed);
+    }
+    let credentials = signer.credentials().get().await?;
     let mut uri = url_to_uri(request.url())?;
-    let credentials = match signer.needs_credentials(&uri, request.headers())? {
-        true => Some(signer.credentials().get().await?),
-        false => None,
-    };
     let method = request.method().clone();
-    signer.sign_parts(
-        &method,
-        &mut uri,
-        request.headers_mut(),
-        credentials.as_ref(),
-    )
+    signer.sign_parts(&method, &mut uri, request.headers_mut(), Some(&credentials))
 }
 
 /// The [`lattice_client::Error`](crate::Error) inside a `reqwest_middleware::Error`, if
@@ -202,22 +197,8 @@ fn url_to_uri(url: &reqwest::Url) -> Result<Uri, Error> {
 /// Sign with cached credentials; `Ok(None)` if the cache is cold and the host needs them.
 fn sign_if_warm(signer: &Signer, request: &mut reqwest::Request) -> Result<Option<Signed>, Error> {
     let mut uri = url_to_uri(request.url())?;
-    let credentials = match signer.needs_credentials(&uri, request.headers())? {
-        true => match signer.credentials().cached() {
-            Some(credentials) => Some(credentials),
-            None => return Ok(None),
-        },
-        false => None,
-    };
     let method = request.method().clone();
-    signer
-        .sign_parts(
-            &method,
-            &mut uri,
-            request.headers_mut(),
-            credentials.as_ref(),
-        )
-        .map(Some)
+    signer.sign_parts_if_warm(&method, &mut uri, request.headers_mut())
 }
 
 // === impl SigV4Middleware ===

@@ -60,7 +60,7 @@ where
         inner: S,
     ) -> Self {
         let signing = Box::pin(async move {
-            let result = signer.sign_request_with(&mut request, None).await.map(drop);
+            let result = signer.sign(&mut request).await.map(drop);
             (result, request)
         });
         Self {

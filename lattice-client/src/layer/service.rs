@@ -66,34 +66,19 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
 
-        let needs_credentials = match self
-            .signer
-            .needs_credentials(request.uri(), request.headers())
-        {
-            Ok(needs) => needs,
-            Err(error) => return ResponseFuture::failed(error),
-        };
-        let credentials = match needs_credentials {
-            false => None,
-            true => match self.signer.credentials().cached() {
-                Some(credentials) => Some(credentials),
-                None => {
-                    return ResponseFuture::awaiting_credentials(
-                        self.signer.clone(),
-                        request,
-                        inner,
-                    );
-                }
-            },
-        };
         let (mut parts, body) = request.into_parts();
-        match self.signer.sign_parts(
-            &parts.method,
-            &mut parts.uri,
-            &mut parts.headers,
-            credentials.as_ref(),
-        ) {
-            Ok(_) => ResponseFuture::calling(inner.call(http::Request::from_parts(parts, body))),
+        match self
+            .signer
+            .sign_parts_if_warm(&parts.method, &mut parts.uri, &mut parts.headers)
+        {
+            Ok(Some(_)) => {
+                ResponseFuture::calling(inner.call(http::Request::from_parts(parts, body)))
+            }
+            Ok(None) => ResponseFuture::awaiting_credentials(
+                self.signer.clone(),
+                http::Request::from_parts(parts, body),
+                inner,
+            ),
             Err(error) => ResponseFuture::failed(error),
         }
     }
