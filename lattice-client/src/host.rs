@@ -3,6 +3,7 @@
 //! Signing for an arbitrary host would hand a valid signature to a third party, so the
 //! signer only signs for VPC Lattice service names and the custom domains it is given.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The DNS suffix label that marks a Lattice service name.
@@ -13,32 +14,50 @@ const LATTICE_LABEL: &str = "vpc-lattice-svcs";
 /// Returns `None` for IP literals and names with characters that no DNS name has, so
 /// percent-encoded or userinfo tricks never match an allowed name.
 pub fn normalize_host(host_and_port: &str) -> Option<String> {
+    normalized(host_and_port).map(Cow::into_owned)
+}
+
+/// [`normalize_host`] without the copy when the name is already lowercase, which it
+/// nearly always is: the signer runs this on every request.
+pub(crate) fn normalized(host_and_port: &str) -> Option<Cow<'_, str>> {
     let host = strip_port(host_and_port)?;
     let host = host.strip_suffix('.').unwrap_or(host);
     if host.is_empty() || host.len() > 253 {
         return None;
     }
-    let valid_label = |label: &str| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    if !host.split('.').all(valid_label) {
+    // One pass over the bytes: labels of 1..=63 letters, digits and inner dashes.
+    let mut label_len = 0;
+    let mut label_all_digits = true;
+    let mut previous = b'.';
+    let mut has_uppercase = false;
+    for &byte in host.as_bytes() {
+        if byte == b'.' {
+            if label_len == 0 || previous == b'-' {
+                return None;
+            }
+            label_len = 0;
+            label_all_digits = true;
+        } else {
+            let valid = byte.is_ascii_alphanumeric() || (byte == b'-' && label_len > 0);
+            label_len += 1;
+            if !valid || label_len > 63 {
+                return None;
+            }
+            label_all_digits &= byte.is_ascii_digit();
+            has_uppercase |= byte.is_ascii_uppercase();
+        }
+        previous = byte;
+    }
+    // An empty or dash-ended last label is invalid; an all-numeric one means an IPv4
+    // literal, not a name.
+    if label_len == 0 || previous == b'-' || label_all_digits {
         return None;
     }
-    // All-numeric last label means an IPv4 literal, not a name.
-    if host
-        .rsplit('.')
-        .next()
-        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return None;
-    }
-    Some(host.to_ascii_lowercase())
+    Some(if has_uppercase {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    })
 }
 
 fn strip_port(host_and_port: &str) -> Option<&str> {
@@ -58,39 +77,32 @@ fn strip_port(host_and_port: &str) -> Option<&str> {
 ///
 /// `host` may carry a port and any case. Returns `None` for every other host.
 pub fn lattice_region(host: &str) -> Option<String> {
-    let host = normalize_host(host)?;
-    let mut labels = host.rsplit('.');
-    let (aws, on, region, lattice) = (
-        labels.next()?,
-        labels.next()?,
-        labels.next()?,
-        labels.next()?,
-    );
-    let leading = labels.count();
-    if aws != "aws" || on != "on" || lattice != LATTICE_LABEL || leading == 0 {
-        return None;
-    }
-    is_region_name(region).then(|| region.to_owned())
+    let name = normalized(host)?;
+    lattice_region_of(&name).map(str::to_owned)
+}
+
+/// [`lattice_region`] of a name that [`normalized`] returned, borrowed from it.
+pub(crate) fn lattice_region_of(name: &str) -> Option<&str> {
+    let rest = name.strip_suffix(".on.aws")?;
+    let (rest, region) = rest.rsplit_once('.')?;
+    let (leading, lattice) = rest.rsplit_once('.')?;
+    // A normalized name has no empty labels, so a non-empty `leading` is at least one.
+    (lattice == LATTICE_LABEL && !leading.is_empty() && is_region_name(region)).then_some(region)
 }
 
 /// `us-west-2`, `ap-southeast-1`, `us-gov-west-1`, `eusc-de-east-1`: letters, dashes, a number.
 pub(crate) fn is_region_name(region: &str) -> bool {
-    let mut parts = region.split('-');
-    let Some(first) = parts.next() else {
+    let lowercase_word = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase());
+    let Some((front, number)) = region.rsplit_once('-') else {
         return false;
     };
-    let rest: Vec<&str> = parts.collect();
-    let Some((last, middle)) = rest.split_last() else {
+    let Some((first, middle)) = front.split_once('-') else {
         return false;
     };
-    !first.is_empty()
-        && first.bytes().all(|b| b.is_ascii_lowercase())
-        && !middle.is_empty()
-        && middle
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && !last.is_empty()
-        && last.bytes().all(|b| b.is_ascii_digit())
+    lowercase_word(first)
+        && middle.split('-').all(lowercase_word)
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A custom domain the signer may sign for: an exact name, or `*.suffix` for any name
@@ -186,6 +198,90 @@ mod tests {
         ] {
             assert_eq!(lattice_region(host), None, "{host}");
         }
+    }
+
+    /// The straightforward split-and-collect parser that `normalized` replaced for speed.
+    fn reference_normalize(host_and_port: &str) -> Option<String> {
+        let host = strip_port(host_and_port)?;
+        let host = host.strip_suffix('.').unwrap_or(host);
+        let valid_label = |label: &str| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        let numeric_tld = host.rsplit('.').next()?.bytes().all(|b| b.is_ascii_digit());
+        (!host.is_empty() && host.len() <= 253 && host.split('.').all(valid_label) && !numeric_tld)
+            .then(|| host.to_ascii_lowercase())
+    }
+
+    fn reference_region(host: &str) -> Option<String> {
+        let name = reference_normalize(host)?;
+        let labels: Vec<&str> = name.split('.').collect();
+        let [leading @ .., lattice, region, "on", "aws"] = labels.as_slice() else {
+            return None;
+        };
+        let parts: Vec<&str> = region.split('-').collect();
+        let region_ok = parts.len() >= 3
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+            && parts[parts.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+            && !parts[parts.len() - 1].is_empty();
+        (*lattice == LATTICE_LABEL && !leading.is_empty() && region_ok)
+            .then(|| (*region).to_owned())
+    }
+
+    #[test]
+    fn single_pass_parser_agrees_with_the_reference() {
+        // Every string over a small alphabet that covers each rule, up to 5 symbols, and
+        // each of those spliced into a real name.
+        let alphabet = ["a", "Z", "0", "-", ".", ":", "9", "[", "%", "é"];
+        let mut inputs = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..5 {
+            frontier = frontier
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            inputs.extend(frontier.iter().cloned());
+        }
+        let spliced: Vec<String> = inputs
+            .iter()
+            .flat_map(|s| {
+                [
+                    format!("{s}{ORDERS}"),
+                    format!("{ORDERS}{s}"),
+                    ORDERS.replacen("us-west-2", s, 1),
+                    ORDERS.replacen(".7d67968.", s, 1),
+                ]
+            })
+            .collect();
+        let long_label = format!("{}.example.com", "a".repeat(64));
+        let long_name = format!("{}.com", "a.".repeat(126));
+        for input in inputs
+            .iter()
+            .chain(&spliced)
+            .chain([&long_label, &long_name])
+        {
+            assert_eq!(
+                normalize_host(input),
+                reference_normalize(input),
+                "{input:?}"
+            );
+            assert_eq!(lattice_region(input), reference_region(input), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn lowercase_names_are_borrowed() {
+        assert!(matches!(normalized(ORDERS), Some(Cow::Borrowed(_))));
+        assert!(matches!(
+            normalized(&ORDERS.to_ascii_uppercase()),
+            Some(Cow::Owned(_))
+        ));
     }
 
     #[test]

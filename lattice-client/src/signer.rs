@@ -21,13 +21,13 @@ use aws_sigv4::sign::{v4, v4a};
 use aws_smithy_runtime_api::client::identity::Identity;
 use http::header::{AUTHORIZATION, HOST};
 use http::uri::{Authority, Scheme};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, SigningClock};
 use crate::credentials::CredentialsCache;
 use crate::error::{BuildError, Error};
 use crate::fast;
-use crate::host::{DomainPattern, is_region_name, lattice_region, normalize_host};
+use crate::host::{DomainPattern, is_region_name, lattice_region_of, normalized};
 
 /// The SigV4 signing name of VPC Lattice services.
 pub const SIGNING_NAME: &str = "vpc-lattice-svcs";
@@ -194,8 +194,11 @@ impl SigningConfig {
         credentials: &Credentials,
         time: SystemTime,
     ) -> Result<Signed, Error> {
-        for name in &fast::SIGNER_OWNED {
-            headers.remove(name);
+        // Requests rarely carry these; a scan is cheaper than five hashed removes.
+        if headers.keys().any(|name| fast::SIGNER_OWNED.contains(name)) {
+            for name in &fast::SIGNER_OWNED {
+                headers.remove(name);
+            }
         }
         // Filled while `headers` is borrowed for signing, inserted once the borrow ends.
         let mut fast_headers = None;
@@ -361,31 +364,35 @@ impl SigningConfig {
     }
 
     /// `Ok(None)`: not allowed but pass-through is configured.
-    fn scope_for(&self, host: &str) -> Result<Option<Scope<'_>>, Error> {
-        let region = match normalize_host(host) {
-            Some(name) => match lattice_region(&name) {
-                Some(region) => Some(Cow::Owned(region)),
-                None => self
-                    .inner
-                    .custom_domains
-                    .iter()
-                    .find(|(pattern, _)| pattern.matches(&name))
-                    .map(
-                        |(_, region)| match region.as_deref().or(self.inner.region.as_deref()) {
-                            Some(region) => Cow::Borrowed(region),
-                            // build() guarantees a region for custom domains under SigV4.
-                            None => Cow::Borrowed(""),
-                        },
-                    ),
-            },
-            None => None,
-        };
+    ///
+    /// Runs on every request, so it borrows rather than allocates when the host is
+    /// already lowercase.
+    fn scope_for<'a>(&'a self, host: &'a str) -> Result<Option<Scope<'a>>, Error> {
+        let region = normalized(host).and_then(|name| {
+            let lattice = match &name {
+                Cow::Borrowed(name) => lattice_region_of(name).map(Cow::Borrowed),
+                Cow::Owned(name) => lattice_region_of(name).map(|r| Cow::Owned(r.to_owned())),
+            };
+            lattice.or_else(|| self.custom_domain_region(&name))
+        });
         match (region, &self.inner.algorithm) {
             (Some(_), Algorithm::SigV4a { region_set }) => Ok(Some(Scope::RegionSet(region_set))),
             (Some(region), Algorithm::SigV4) => Ok(Some(Scope::Region(region))),
             (None, _) if self.inner.unknown_hosts == UnknownHosts::PassThrough => Ok(None),
             (None, _) => Err(Error::host_not_allowed(host)),
         }
+    }
+
+    /// The signing region of a normalized custom-domain name, if one is configured.
+    fn custom_domain_region(&self, name: &str) -> Option<Cow<'_, str>> {
+        let (_, region) = self
+            .inner
+            .custom_domains
+            .iter()
+            .find(|(pattern, _)| pattern.matches(name))?;
+        // build() guarantees a region for custom domains under SigV4.
+        let region = region.as_deref().or(self.inner.region.as_deref());
+        Some(Cow::Borrowed(region.unwrap_or("")))
     }
 }
 
@@ -620,12 +627,21 @@ impl SigningConfigBuilder {
 
 /// A [`SigningConfig`] with credentials and a clock: signs whole requests.
 ///
-/// Cheap to clone; clones share the credentials cache.
+/// Cheap to clone; clones share the credentials cache and the learned clock offset.
+///
+/// # Clock skew
+/// Like the AWS SDKs, a signer corrects for a wrong local clock: when a signed request is
+/// refused with 403 and a `Date` more than a minute from the local clock (and less than a
+/// day), later requests are signed with the server's time. The refused request itself is
+/// not retried, because its body may already be streamed. [`SigV4`](crate::SigV4) and the
+/// reqwest middleware report responses automatically; other integrations call
+/// [`Signer::observe_response`]. Turn it off with
+/// [`with_clock_skew_correction(false)`](Signer::with_clock_skew_correction).
 #[derive(Clone, Debug)]
 pub struct Signer {
     config: SigningConfig,
     credentials: CredentialsCache,
-    clock: SharedClock,
+    clock: Arc<SigningClock>,
 }
 
 // === impl Signer ===
@@ -635,7 +651,7 @@ impl Signer {
     /// clock (the system clock unless the cache was built with another).
     pub fn new(config: SigningConfig, credentials: impl Into<CredentialsCache>) -> Self {
         let credentials = credentials.into();
-        let clock = credentials.clock().clone();
+        let clock = Arc::new(SigningClock::new(credentials.clock().clone(), true));
         Self {
             config,
             credentials,
@@ -643,10 +659,33 @@ impl Signer {
         }
     }
 
-    /// Use a different clock for the signature time.
+    /// Use a different clock for the signature time. Resets the learned offset.
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
+        self.clock = Arc::new(SigningClock::new(clock, self.clock.corrects_skew()));
         self
+    }
+
+    /// Whether to learn the server's clock offset from refused requests (on by default;
+    /// see [Clock skew](Signer#clock-skew)). Resets the learned offset.
+    pub fn with_clock_skew_correction(mut self, enabled: bool) -> Self {
+        self.clock = Arc::new(SigningClock::new(self.clock.clock().clone(), enabled));
+        self
+    }
+
+    /// Report the response to a request this signer signed, so that a 403 caused by a
+    /// wrong local clock corrects the time of the following signatures.
+    pub fn observe_response(&self, status: StatusCode, headers: &HeaderMap) {
+        self.clock.observe(status, headers);
+    }
+
+    /// Server time minus local time in milliseconds, as learned from refused requests
+    /// (0 until a skew is seen).
+    pub fn clock_offset_millis(&self) -> i64 {
+        self.clock.offset_millis()
+    }
+
+    pub(crate) fn signing_clock(&self) -> &Arc<SigningClock> {
+        &self.clock
     }
 
     /// A signer for Lattice service names with credentials from the default AWS chain.

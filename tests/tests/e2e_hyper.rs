@@ -255,6 +255,28 @@ async fn stale_timestamp_is_refused() {
     }
 }
 
+/// The layer shows each response to the signer: after one 403 with a `Date` 10 minutes
+/// ahead, requests are signed with the server's time and succeed.
+#[tokio::test]
+async fn clock_skew_is_corrected_through_the_layer() {
+    let emulator = start().await;
+    for variant in [SIGV4, SIGV4A_SESSION] {
+        let signer = stale_signer(variant, &emulator, Duration::from_secs(10 * 60)).await;
+        assert_refused(&emulator, signer.clone(), ORDERS_HOST).await;
+        assert!(
+            signer.clock_offset_millis() >= 598_000,
+            "{}",
+            signer.clock_offset_millis()
+        );
+        let client = signed_client(&emulator, tls(&emulator), signer);
+        let request = Request::get(emulator.https_url(ORDERS_HOST, "/orders"))
+            .body(empty())
+            .unwrap();
+        let (status, _, body) = send(client, request).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
 /// Sign with `Signer::sign`, let `tamper` change the request, send it unsigned.
 async fn send_tampered(
     emulator: &Emulator,

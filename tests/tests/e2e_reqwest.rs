@@ -256,6 +256,39 @@ async fn stale_timestamp_is_refused() {
     }
 }
 
+/// A clock 10 minutes slow costs one refused request: the 403's `Date` corrects the
+/// following signatures, as the AWS SDKs do. With correction off, every request fails.
+#[tokio::test]
+async fn clock_skew_is_corrected_after_one_refusal() {
+    let emulator = start().await;
+    let plain = plain_client(&emulator, tls(&emulator));
+    let url = emulator.https_url(ORDERS_HOST, "/orders");
+    let behind = Duration::from_secs(10 * 60);
+    for variant in [SIGV4_SESSION, SIGV4A] {
+        let signer = stale_signer(variant, &emulator, behind).await;
+        let client = signed(plain.clone(), signer.clone());
+        assert_refused(&client, &url, "InvalidSignatureException").await;
+        let offset = signer.clock_offset_millis();
+        assert!(
+            (598_000..=602_000).contains(&offset),
+            "learned offset {offset} ms, expected about +600 s"
+        );
+        for _ in 0..3 {
+            let (status, _, body) = parts(client.get(&url).send().await.unwrap()).await;
+            assert_eq!(status, 200, "{body}");
+        }
+
+        let uncorrected = stale_signer(variant, &emulator, behind)
+            .await
+            .with_clock_skew_correction(false);
+        let client = signed(plain.clone(), uncorrected.clone());
+        for _ in 0..2 {
+            assert_refused(&client, &url, "InvalidSignatureException").await;
+        }
+        assert_eq!(uncorrected.clock_offset_millis(), 0);
+    }
+}
+
 /// Sign an `http::Request` with `Signer::sign`, let `tamper` change it, then send it
 /// through a client that does not sign.
 async fn send_tampered(

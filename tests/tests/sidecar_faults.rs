@@ -153,3 +153,33 @@ async fn missing_credentials_are_503_until_they_appear() -> Result<(), BoxError>
     );
     Ok(())
 }
+
+/// The sidecar's host clock is 10 minutes behind Lattice's: the first request is refused
+/// (403 passed through), the sidecar learns the offset from that response's `Date`, and
+/// the following requests succeed without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_skew_costs_one_request() -> Result<(), BoxError> {
+    let emulator = Emulator::builder().start().await?;
+    let ahead = Duration::from_secs(10 * 60);
+    emulator.set_clock(move || std::time::SystemTime::now() + ahead);
+    let sidecar = Sidecar::builder().emulator(&emulator).spawn()?;
+
+    let refused = sidecar.get(ORDERS_HOST, "/echo")?;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(
+        refused.header("x-amzn-errortype"),
+        Some("InvalidSignatureException"),
+        "{}",
+        refused.text()
+    );
+    for _ in 0..3 {
+        let response = sidecar.get(ORDERS_HOST, "/echo")?;
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+    assert!(
+        sidecar.logs().contains("signing with the server's time"),
+        "{}",
+        sidecar.logs()
+    );
+    Ok(())
+}

@@ -128,8 +128,9 @@ pin_project! {
     where
         S: Service<reqwest::Request>,
     {
-        Signing { signing: SignFuture, inner: Option<S> },
-        Calling { #[pin] future: S::Future },
+        // The signer rides along to show the response to its clock-skew correction.
+        Signing { signing: SignFuture, inner: Option<S>, signer: Option<Signer> },
+        Calling { #[pin] future: S::Future, signer: Option<Signer> },
         Failed { error: Option<Error> },
     }
 }
@@ -226,7 +227,10 @@ impl Middleware for SigV4Middleware {
         sign(&self.signer, &mut request)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        next.run(request, extensions).await
+        let response = next.run(request, extensions).await?;
+        self.signer
+            .observe_response(response.status(), response.headers());
+        Ok(response)
     }
 }
 
@@ -264,7 +268,7 @@ impl<S> SigV4Service<S> {
 
 impl<S> Service<reqwest::Request> for SigV4Service<S>
 where
-    S: Service<reqwest::Request> + Clone + Send + 'static,
+    S: Service<reqwest::Request, Response = reqwest::Response> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
 {
     type Response = S::Response;
@@ -283,6 +287,7 @@ where
             Ok(Some(_)) => ResponseFuture {
                 state: State::Calling {
                     future: inner.call(request),
+                    signer: Some(self.signer.clone()),
                 },
             },
             Ok(None) => {
@@ -295,6 +300,7 @@ where
                     state: State::Signing {
                         signing,
                         inner: Some(inner),
+                        signer: Some(self.signer.clone()),
                     },
                 }
             }
@@ -309,7 +315,7 @@ where
 
 impl<S> Future for ResponseFuture<S>
 where
-    S: Service<reqwest::Request>,
+    S: Service<reqwest::Request, Response = reqwest::Response>,
     S::Error: Into<BoxError>,
 {
     type Output = Result<S::Response, BoxError>;
@@ -318,7 +324,11 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Signing { signing, inner } => {
+                StateProj::Signing {
+                    signing,
+                    inner,
+                    signer,
+                } => {
                     let (result, request) = ready!(signing.as_mut().poll(cx));
                     if let Err(error) = result {
                         return Poll::Ready(Err(error.into()));
@@ -327,9 +337,16 @@ where
                         return Poll::Ready(Err("ResponseFuture polled after completion".into()));
                     };
                     let future = inner.call(request);
-                    this.state.set(State::Calling { future });
+                    let signer = signer.take();
+                    this.state.set(State::Calling { future, signer });
                 }
-                StateProj::Calling { future } => return future.poll(cx).map_err(Into::into),
+                StateProj::Calling { future, signer } => {
+                    let response = ready!(future.poll(cx)).map_err(Into::into)?;
+                    if let Some(signer) = signer {
+                        signer.observe_response(response.status(), response.headers());
+                    }
+                    return Poll::Ready(Ok(response));
+                }
                 StateProj::Failed { error } => {
                     return Poll::Ready(Err(match error.take() {
                         Some(error) => error.into(),

@@ -1,11 +1,13 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use crate::clock::SigningClock;
 use crate::error::{BoxError, Error};
 use crate::signer::Signer;
 
@@ -13,7 +15,8 @@ type SignFuture<B> = Pin<Box<dyn Future<Output = (Result<(), Error>, http::Reque
 
 pin_project! {
     /// Response future of [`SigV4`](super::SigV4): waits for credentials if the cache was
-    /// cold, then drives the inner service's future.
+    /// cold, then drives the inner service's future and shows the response to the signer's
+    /// clock-skew correction.
     pub struct ResponseFuture<S, B>
     where
         S: Service<http::Request<B>>,
@@ -29,8 +32,8 @@ pin_project! {
     where
         S: Service<http::Request<B>>,
     {
-        Signing { signing: SignFuture<B>, inner: Option<S> },
-        Calling { #[pin] future: S::Future },
+        Signing { signing: SignFuture<B>, inner: Option<S>, clock: Option<Arc<SigningClock>> },
+        Calling { #[pin] future: S::Future, clock: Option<Arc<SigningClock>> },
         Failed { error: Option<Error> },
     }
 }
@@ -42,9 +45,12 @@ where
     S: Service<http::Request<B>>,
     B: Send + 'static,
 {
-    pub(crate) fn calling(future: S::Future) -> Self {
+    pub(crate) fn calling(future: S::Future, signer: &Signer) -> Self {
         Self {
-            state: State::Calling { future },
+            state: State::Calling {
+                future,
+                clock: skew_observer(signer),
+            },
         }
     }
 
@@ -59,6 +65,7 @@ where
         mut request: http::Request<B>,
         inner: S,
     ) -> Self {
+        let clock = skew_observer(&signer);
         let signing = Box::pin(async move {
             let result = signer.sign(&mut request).await.map(drop);
             (result, request)
@@ -67,14 +74,21 @@ where
             state: State::Signing {
                 signing,
                 inner: Some(inner),
+                clock,
             },
         }
     }
 }
 
-impl<S, B> Future for ResponseFuture<S, B>
+/// The clock to show responses to, if the signer corrects skew (one `Arc` clone).
+fn skew_observer(signer: &Signer) -> Option<Arc<SigningClock>> {
+    let clock = signer.signing_clock();
+    clock.corrects_skew().then(|| clock.clone())
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
 where
-    S: Service<http::Request<B>>,
+    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
     S::Error: Into<BoxError>,
 {
     type Output = Result<S::Response, BoxError>;
@@ -83,7 +97,11 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Signing { signing, inner } => {
+                StateProj::Signing {
+                    signing,
+                    inner,
+                    clock,
+                } => {
                     let (result, request) = ready!(signing.as_mut().poll(cx));
                     if let Err(error) = result {
                         return Poll::Ready(Err(error.into()));
@@ -92,9 +110,16 @@ where
                         return Poll::Ready(Err("ResponseFuture polled after completion".into()));
                     };
                     let future = inner.call(request);
-                    this.state.set(State::Calling { future });
+                    let clock = clock.take();
+                    this.state.set(State::Calling { future, clock });
                 }
-                StateProj::Calling { future } => return future.poll(cx).map_err(Into::into),
+                StateProj::Calling { future, clock } => {
+                    let response = ready!(future.poll(cx)).map_err(Into::into)?;
+                    if let Some(clock) = clock {
+                        clock.observe(response.status(), response.headers());
+                    }
+                    return Poll::Ready(Ok(response));
+                }
                 StateProj::Failed { error } => {
                     return Poll::Ready(Err(match error.take() {
                         Some(error) => error.into(),

@@ -47,9 +47,9 @@ impl<S> SigV4<S> {
     }
 }
 
-impl<S, B> Service<http::Request<B>> for SigV4<S>
+impl<S, B, ResBody> Service<http::Request<B>> for SigV4<S>
 where
-    S: Service<http::Request<B>> + Clone + Send + 'static,
+    S: Service<http::Request<B>, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
     B: Send + 'static,
 {
@@ -72,7 +72,8 @@ where
             .sign_parts_if_warm(&parts.method, &mut parts.uri, &mut parts.headers)
         {
             Ok(Some(_)) => {
-                ResponseFuture::calling(inner.call(http::Request::from_parts(parts, body)))
+                let future = inner.call(http::Request::from_parts(parts, body));
+                ResponseFuture::calling(future, &self.signer)
             }
             Ok(None) => ResponseFuture::awaiting_credentials(
                 self.signer.clone(),

@@ -122,6 +122,20 @@ fn replaces_existing_signer_headers_without_duplicates() {
 }
 
 #[test]
+fn each_signer_header_alone_is_replaced() {
+    for name in SIGNER_OWNED_HEADERS {
+        let mut req = Request::get(format!("https://{ORDERS}/"))
+            .header(name, "forged")
+            .body(())
+            .unwrap();
+        sign(&default_config(), &mut req, None).unwrap();
+        let values: Vec<_> = req.headers().get_all(name).iter().collect();
+        assert!(!values.contains(&&http::HeaderValue::from_static("forged")), "{name}");
+        assert!(values.len() <= 1, "{name} duplicated");
+    }
+}
+
+#[test]
 fn signing_twice_gives_the_same_headers() {
     let config = default_config();
     let mut once = Request::get(format!("https://{ORDERS}/a"))
