@@ -13,7 +13,7 @@ SECONDS_PER_TARGET="${1:-30}"
 shift || true
 TARGETS=("$@")
 if [ "${#TARGETS[@]}" -eq 0 ]; then
-    TARGETS=(host_parser canonical_request)
+    TARGETS=(host_parser canonical_request request_mapping)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1

@@ -92,7 +92,8 @@ pub(crate) fn lattice_region_of(name: &str) -> Option<&str> {
 
 /// `us-west-2`, `ap-southeast-1`, `us-gov-west-1`, `eusc-de-east-1`: letters, dashes, a number.
 pub(crate) fn is_region_name(region: &str) -> bool {
-    let lowercase_word = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase());
+    let lowercase_word =
+        |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase());
     let Some((front, number)) = region.rsplit_once('-') else {
         return false;
     };
@@ -208,7 +209,9 @@ mod tests {
             (1..=63).contains(&label.len())
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         };
         let numeric_tld = host.rsplit('.').next()?.bytes().all(|b| b.is_ascii_digit());
         (!host.is_empty() && host.len() <= 253 && host.split('.').all(valid_label) && !numeric_tld)
@@ -226,9 +229,7 @@ mod tests {
             && parts[..parts.len() - 1]
                 .iter()
                 .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-            && parts[parts.len() - 1]
-                .bytes()
-                .all(|b| b.is_ascii_digit())
+            && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
             && !parts[parts.len() - 1].is_empty();
         (*lattice == LATTICE_LABEL && !leading.is_empty() && region_ok)
             .then(|| (*region).to_owned())

@@ -19,6 +19,10 @@ use pin_project_lite::pin_project;
 use crate::errors::BoxError;
 use crate::signing::Forbidden;
 
+/// The access log's `error` for a response whose upstream body failed after the
+/// headers were forwarded.
+pub const UPSTREAM_RESPONSE_ABORTED: &str = "upstream-response-aborted";
+
 /// How much of a Lattice 403 body is kept for the diagnosis log.
 pub const DIAGNOSIS_CAPTURE: usize = 2048;
 
@@ -138,6 +142,9 @@ impl Body for ResponseBody {
                 }
             }
             Poll::Ready(None) => this.log.complete = true,
+            // The upstream failed mid-body: hyper aborts the client's connection (HTTP/1.1)
+            // or stream (HTTP/2), and the access log says why.
+            Poll::Ready(Some(Err(_))) => this.log.error = Some(UPSTREAM_RESPONSE_ABORTED),
             _ => {}
         }
         // hyper stops polling once a body says it has ended, so check here too.

@@ -178,9 +178,14 @@ pub struct Args {
     )]
     pub idle_timeout: String,
 
-    /// Time limit for the upstream's response headers (unset: none). Bodies may stream
-    /// for longer.
-    #[arg(long, env = "LATTICE_SIDECAR_REQUEST_TIMEOUT", value_name = "DURATION")]
+    /// Time limit for the upstream's response headers; `0` for none. Bodies may stream
+    /// for longer. The default bounds a stuck upstream while leaving room for long polls.
+    #[arg(
+        long,
+        env = "LATTICE_SIDECAR_REQUEST_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "5m"
+    )]
     pub request_timeout: Option<String>,
 
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
@@ -485,8 +490,8 @@ impl Config {
             problems.check(parse_duration("--idle-timeout", &args.idle_timeout, true));
         let request_timeout = match &args.request_timeout {
             Some(value) => problems
-                .check(parse_duration("--request-timeout", value, false))
-                .map(Some),
+                .check(parse_duration("--request-timeout", value, true))
+                .map(|timeout| (!timeout.is_zero()).then_some(timeout)),
             None => Some(None),
         };
         let shutdown_grace = problems.check(parse_duration(

@@ -8,9 +8,15 @@
 //! | 405 | `connect-not-supported` | `CONNECT`: HTTPS inside a tunnel cannot be signed |
 //! | 421 | `misdirected-request` | a fixed route received a request for another service |
 //! | 500 | `signing-failed` | the signer rejected the request or parameters |
-//! | 502 | `upstream-connect-failed`, `upstream-tls-failed`, `upstream-error` | connecting to or talking to the upstream failed |
+//! | 502 | `upstream-connect-failed` | the TCP connection failed (refused, unreachable) |
+//! | 502 | `upstream-tls-failed` | the TLS handshake failed (not TLS, closed or reset during it) or the certificate was rejected (untrusted CA, wrong name, expired) |
+//! | 502 | `upstream-error` | the upstream failed after the connection was up, before response headers (e.g. reset during the request body) |
 //! | 503 | `credentials-unavailable` | no valid AWS credentials (yet) |
 //! | 504 | `upstream-timeout`, `upstream-connect-timeout` | the upstream was too slow |
+//!
+//! Once response headers have been forwarded the status cannot change: if the upstream
+//! then fails mid-body, the client's connection (HTTP/1.1) or stream (HTTP/2) is aborted
+//! so the truncation is visible, and the access log says `error=upstream-response-aborted`.
 //!
 //! A 403 *from Lattice* is passed through unchanged (see [`crate::signing`] for the
 //! diagnosis the sidecar logs).
@@ -29,6 +35,11 @@ pub const ERROR_HEADER: HeaderName = HeaderName::from_static("x-lattice-sidecar-
 
 /// A boxed error, as tower and hyper pass them around.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The TCP connector's failure to reach an upstream, marked so it can be told apart from
+/// a failed TLS handshake on a connection that did open (different code and remedy).
+#[derive(Debug)]
+pub struct TcpConnectError(BoxError);
 
 /// A response the sidecar makes itself instead of forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,13 +145,7 @@ impl Synthetic {
         let is_connect =
             find::<hyper_util::client::legacy::Error>(error).is_some_and(|e| e.is_connect());
         if let Some(tls) = find_tls_error(error) {
-            return Self::new(
-                StatusCode::BAD_GATEWAY,
-                "upstream-tls-failed",
-                format!(
-                    "TLS with `{upstream}` failed: {tls}; if it uses a private CA, pass it with --ca-file"
-                ),
-            );
+            return Self::tls_failed(upstream, &tls.to_string(), tls_remedy(tls));
         }
         if is_connect {
             if find_io_kind(error, io::ErrorKind::TimedOut) {
@@ -148,6 +153,15 @@ impl Synthetic {
                     StatusCode::GATEWAY_TIMEOUT,
                     "upstream-connect-timeout",
                     format!("connecting to `{upstream}` timed out (--connect-timeout)"),
+                );
+            }
+            // Not the TCP connector, so the TLS handshake: the upstream accepted the
+            // connection, then closed or reset it instead of answering the ClientHello.
+            if find::<TcpConnectError>(error).is_none() {
+                return Self::tls_failed(
+                    upstream,
+                    &chain(error),
+                    "check that it serves TLS on that port (and that --resolve points at the right address)",
                 );
             }
             return Self::new(
@@ -166,6 +180,14 @@ impl Synthetic {
         )
     }
 
+    fn tls_failed(upstream: &str, detail: &str, remedy: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream-tls-failed",
+            format!("TLS with `{upstream}` failed: {detail}; {remedy}"),
+        )
+    }
+
     /// The response: `text/plain`, one line, `x-lattice-sidecar-error`.
     pub fn into_response<B: From<Bytes>>(self) -> Response<B> {
         let body = Bytes::from(format!("lattice-sidecar: {}\n", self.message));
@@ -178,6 +200,28 @@ impl Synthetic {
         );
         headers.insert(ERROR_HEADER, HeaderValue::from_static(self.code));
         response
+    }
+}
+
+// === impl TcpConnectError ===
+
+impl TcpConnectError {
+    pub fn new(error: impl Into<BoxError>) -> Self {
+        Self(error.into())
+    }
+}
+
+// The wrapped error's text, and the wrapped error as source: `chain` drops the repeat,
+// and searches for an io::Error kind still reach into it.
+impl fmt::Display for TcpConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl StdError for TcpConnectError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.0)
     }
 }
 
@@ -213,6 +257,35 @@ fn next<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + '
         return Some(inner as &(dyn StdError + 'static));
     }
     error.source()
+}
+
+/// What an operator can do about a TLS error.
+fn tls_remedy(error: &rustls::Error) -> &'static str {
+    use rustls::CertificateError as Cert;
+    match error {
+        rustls::Error::InvalidCertificate(Cert::UnknownIssuer | Cert::BadSignature) => {
+            "its certificate is not signed by a trusted CA; if it uses a private CA, pass it with --ca-file"
+        }
+        rustls::Error::InvalidCertificate(
+            Cert::NotValidForName | Cert::NotValidForNameContext { .. },
+        ) => {
+            "its certificate is not valid for that name; check that --resolve/--upstream point at the right server"
+        }
+        rustls::Error::InvalidCertificate(
+            Cert::Expired
+            | Cert::ExpiredContext { .. }
+            | Cert::NotValidYet
+            | Cert::NotValidYetContext { .. },
+        ) => {
+            "its certificate has expired or is not yet valid; renew it, or check this host's clock"
+        }
+        rustls::Error::InvalidCertificate(_) => {
+            "its certificate was rejected; if it uses a private CA, pass it with --ca-file"
+        }
+        _ => {
+            "check that it serves TLS on that port (and that --resolve points at the right address)"
+        }
+    }
 }
 
 fn find_tls_error<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
@@ -291,6 +364,43 @@ mod tests {
             Synthetic::from_upstream_error(&err, "u").status,
             StatusCode::BAD_GATEWAY
         );
+    }
+
+    #[test]
+    fn tls_errors_carry_a_remedy_for_their_cause() {
+        use rustls::CertificateError as Cert;
+        let cases = [
+            (Cert::UnknownIssuer, "--ca-file"),
+            (Cert::NotValidForName, "--resolve/--upstream"),
+            (Cert::Expired, "renew it"),
+            (Cert::NotValidYet, "clock"),
+        ];
+        for (cert, remedy) in cases {
+            // As hyper-rustls reports it: an io::Error around the rustls error.
+            let err: BoxError = Box::new(io::Error::other(io::Error::new(
+                io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(cert.clone()),
+            )));
+            let synthetic = Synthetic::from_upstream_error(&err, "u");
+            assert_eq!(synthetic.status, StatusCode::BAD_GATEWAY, "{cert:?}");
+            assert_eq!(synthetic.code, "upstream-tls-failed", "{cert:?}");
+            assert!(
+                synthetic.message.contains(remedy),
+                "{cert:?}: {}",
+                synthetic.message
+            );
+        }
+    }
+
+    #[test]
+    fn tcp_connect_errors_stay_transparent() {
+        let inner = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        let err = TcpConnectError::new(io::Error::other(inner));
+        assert_eq!(err.to_string(), "refused");
+        let err: BoxError = Box::new(err);
+        assert!(find::<TcpConnectError>(&*err).is_some());
+        assert!(find_io_kind(&*err, io::ErrorKind::ConnectionRefused));
+        assert_eq!(chain(&*err), "refused");
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod admin;
 pub mod body;
 pub mod config;
 pub mod errors;
+pub mod inbound;
 mod listener;
 pub mod metrics;
 mod proxy;
@@ -43,6 +44,11 @@ use crate::errors::BoxError;
 /// How often the credentials cache is checked, so refreshes (early, or retries after a
 /// failure) happen even without traffic.
 const CREDENTIALS_TICK: Duration = Duration::from_secs(1);
+/// On shutdown, how long (at most half the grace period) connections stay open with every
+/// HTTP/1 response saying `Connection: close` before idle ones are closed. A busy
+/// keep-alive client then leaves after a complete response instead of racing the close of
+/// an idle connection with its next request (which would get zero bytes back).
+const DRAIN_SETTLE: Duration = Duration::from_secs(1);
 
 /// Why the sidecar could not run.
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +88,8 @@ pub fn init_tracing(config: &LogConfig, rust_log: Option<String>) {
 
 /// Bind every listener, then serve until the first message on `signals`; then stop
 /// accepting, let in-flight requests finish within the grace period (a second signal
-/// cuts it short), and return.
+/// cuts it short), and return. While draining, HTTP/1 responses carry `Connection: close`,
+/// and idle connections are closed after 1 s (at most half the grace).
 pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Result<(), RunError> {
     let mut proxies = Vec::new();
     for listener in &config.listeners {
@@ -118,6 +125,7 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
     });
 
     let graceful = GracefulShutdown::new();
+    let draining = Arc::new(AtomicBool::new(false));
     {
         let loops = proxies.into_iter().map(|(tcp, route)| {
             let label = match &route {
@@ -132,7 +140,23 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
                 h2c.clone(),
                 metrics.clone(),
             );
-            let handler = move |request| proxy.clone().handle(request);
+            let draining = draining.clone();
+            let handler = move |request: http::Request<hyper::body::Incoming>| {
+                let http1 = request.version() < http::Version::HTTP_2;
+                let response = proxy.clone().handle(request);
+                let draining = draining.clone();
+                async move {
+                    let Ok(mut response) = response.await;
+                    if http1 && draining.load(Ordering::Acquire) {
+                        // hyper closes the connection after this response.
+                        response.headers_mut().insert(
+                            http::header::CONNECTION,
+                            http::HeaderValue::from_static("close"),
+                        );
+                    }
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            };
             listener::serve(
                 tcp,
                 label,
@@ -152,6 +176,7 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
         // Dropping the accept loops closes the listeners: new connections are refused.
     }
     serving.store(false, Ordering::Release);
+    draining.store(true, Ordering::Release);
 
     let grace = config.server.shutdown_grace;
     tracing::info!(
@@ -159,8 +184,16 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
         grace_ms = grace.as_millis() as u64,
         "shutting down: draining in-flight requests"
     );
+    let drain = async move {
+        let settled = tokio::time::Instant::now() + DRAIN_SETTLE.min(grace / 2);
+        while graceful.count() > 0 && tokio::time::Instant::now() < settled {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Closes idle connections, finishes in-flight requests, sends HTTP/2 GOAWAY.
+        graceful.shutdown().await;
+    };
     tokio::select! {
-        drained = tokio::time::timeout(grace, graceful.shutdown()) => match drained {
+        drained = tokio::time::timeout(grace, drain) => match drained {
             Ok(()) => tracing::info!("drained; exiting"),
             Err(_) => tracing::warn!("shutdown grace period elapsed with requests still in flight; exiting"),
         },

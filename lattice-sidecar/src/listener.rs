@@ -24,6 +24,14 @@ use crate::metrics::{ConnectionGuard, Metrics};
 /// Pause after an accept error (e.g. out of file descriptors) before trying again.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
+/// The largest request head accepted (HTTP/1.1 request line and headers; HTTP/2 header
+/// list). Larger ones get 431 from hyper at the edge. hyper's HTTP/1.1 default (~400 KiB)
+/// let through heads that upstreams refuse, which then surfaced as a 502 after signing;
+/// 64 KiB is in line with common proxies (Envoy: 60 KiB).
+pub(crate) const MAX_REQUEST_HEAD: usize = 64 * 1024;
+/// The most header fields in an HTTP/1.1 request (hyper's default, made explicit); more get 431.
+pub(crate) const MAX_HEADERS: usize = 100;
+
 /// The connection builder shared by every listener.
 pub(crate) fn server_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -31,10 +39,13 @@ pub(crate) fn server_builder(config: &ServerConfig) -> auto::Builder<TokioExecut
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .max_headers(MAX_HEADERS)
         .keep_alive(true);
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_header_list_size(MAX_REQUEST_HEAD as u32)
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
     builder

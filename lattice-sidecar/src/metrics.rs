@@ -11,9 +11,11 @@
 //! | `lattice_sidecar_credential_refreshes_total` | | credential provider calls that succeeded |
 //! | `lattice_sidecar_credential_refresh_failures_total` | | credential provider calls that failed |
 //! | `lattice_sidecar_credentials_loaded` | | 1 while valid credentials are cached |
+//! | `lattice_sidecar_credentials_expiry_timestamp_seconds` | | Unix time the cached credentials expire (absent for credentials without expiry) |
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
 use lattice_client::CredentialsCache;
 use prometheus_client::collector::Collector;
@@ -237,6 +239,20 @@ impl Collector for CredentialsCollector {
             None,
             loaded.metric_type(),
         )?)?;
+        // Lets an alert (or a test) see a refresh land before expiry: `expiry - time()`
+        // jumps back up at every rotation and never reaches zero while refreshes work.
+        if let Some(expiry) = self.credentials.expires_at() {
+            let secs = expiry
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let expiry = ConstGauge::new(secs);
+            expiry.encode(encoder.encode_descriptor(
+                "credentials_expiry_timestamp",
+                "Unix time the cached AWS credentials expire",
+                Some(&Unit::Seconds),
+                expiry.metric_type(),
+            )?)?;
+        }
         Ok(())
     }
 }
@@ -252,5 +268,79 @@ impl Drop for ConnectionGuard {
 impl fmt::Debug for ConnectionGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConnectionGuard").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_credential_types::Credentials;
+
+    use super::*;
+
+    fn sample(text: &str, name: &str) -> Option<String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned))
+    }
+
+    #[tokio::test]
+    async fn credential_metrics_follow_the_cache() {
+        let expiry = UNIX_EPOCH + Duration::from_secs(4_102_444_800); // 2100-01-01
+        let credentials = Credentials::new("AKIDTEST", "secret", None, Some(expiry), "test");
+        let cache = CredentialsCache::new(credentials);
+        let metrics = Metrics::new(cache.clone());
+
+        let cold = metrics.encode().unwrap();
+        assert_eq!(
+            sample(&cold, "lattice_sidecar_credentials_loaded"),
+            Some("0".into())
+        );
+        assert_eq!(
+            sample(
+                &cold,
+                "lattice_sidecar_credentials_expiry_timestamp_seconds"
+            ),
+            None,
+            "nothing cached yet"
+        );
+
+        cache.warm().await.unwrap();
+        let warm = metrics.encode().unwrap();
+        assert_eq!(
+            sample(&warm, "lattice_sidecar_credentials_loaded"),
+            Some("1".into())
+        );
+        assert_eq!(
+            sample(
+                &warm,
+                "lattice_sidecar_credentials_expiry_timestamp_seconds"
+            ),
+            Some("4102444800".into())
+        );
+        assert_eq!(
+            sample(&warm, "lattice_sidecar_credential_refreshes_total"),
+            Some("1".into())
+        );
+        assert_eq!(
+            sample(&warm, "lattice_sidecar_credential_refresh_failures_total"),
+            Some("0".into())
+        );
+        assert!(
+            warm.contains("# UNIT lattice_sidecar_credentials_expiry_timestamp_seconds seconds")
+        );
+    }
+
+    #[tokio::test]
+    async fn static_credentials_have_no_expiry_series() {
+        let credentials = Credentials::new("AKIDTEST", "secret", None, None, "test");
+        let cache = CredentialsCache::new(credentials);
+        cache.warm().await.unwrap();
+        let text = Metrics::new(cache).encode().unwrap();
+        assert_eq!(
+            sample(&text, "lattice_sidecar_credentials_loaded"),
+            Some("1".into())
+        );
+        assert!(!text.contains("expiry_timestamp"), "{text}");
     }
 }

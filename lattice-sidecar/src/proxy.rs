@@ -19,9 +19,10 @@ use tower::ServiceExt;
 use crate::body::{AccessLog, RequestBody, ResponseBody};
 use crate::config::{Route, UpstreamConfig};
 use crate::errors::{Synthetic, chain};
+use crate::inbound::map_request;
 use crate::metrics::Metrics;
 use crate::signing::{Forbidden, SignedClient, SignedHeadSlot};
-use crate::upstream::{clean_request_headers, clean_response_headers, route_request, upstream_uri};
+use crate::upstream::{clean_request_headers, clean_response_headers, upstream_uri};
 
 const LATTICE_ERROR_TYPE: &str = "x-amzn-errortype";
 
@@ -88,7 +89,7 @@ impl Proxy {
             forbidden: None,
         };
 
-        let target = match route_request(
+        let target = match map_request(
             &inner.route,
             &inner.default_scheme,
             inner.signer.config(),

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::header::{CONNECTION, EXPECT, HOST, TE, TRANSFER_ENCODING, UPGRADE};
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -21,10 +22,10 @@ use tower_service::Service;
 
 use crate::body::RequestBody;
 use crate::config::{ResolveEntry, Route, Target, UpstreamConfig, without_default_port};
-use crate::errors::{BoxError, Synthetic};
+use crate::errors::{BoxError, Synthetic, TcpConnectError};
 
 /// The pooled client: HTTPS with ALPN (h2, else HTTP/1.1), or plain HTTP/1.1.
-pub type HttpClient = Client<HttpsConnector<ResolvingConnector>, RequestBody>;
+pub type HttpClient = Client<TimedConnector, RequestBody>;
 
 /// Both clients the proxy needs. Plain-HTTP upstreams get h2c (prior knowledge) when the
 /// client spoke HTTP/2, since gRPC needs HTTP/2 end to end.
@@ -39,6 +40,15 @@ pub struct Clients {
 pub struct ResolvingConnector {
     http: HttpConnector,
     overrides: Arc<[ResolveEntry]>,
+}
+
+/// [`HttpsConnector`] under one deadline for TCP *and* TLS. `HttpConnector`'s own timeout
+/// stops at TCP, so an upstream that accepts and then stalls the handshake would otherwise
+/// hold the request until `--request-timeout` (or forever, with none).
+#[derive(Clone, Debug)]
+pub struct TimedConnector {
+    inner: HttpsConnector<ResolvingConnector>,
+    timeout: Duration,
 }
 
 // === impl Clients ===
@@ -56,12 +66,15 @@ impl Clients {
             http,
             overrides: config.resolve.clone().into(),
         };
-        let https = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(connector);
+        let https = TimedConnector {
+            inner: HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(connector),
+            timeout: config.connect_timeout,
+        };
         let build = |h2_only: bool| {
             let mut builder = Client::builder(TokioExecutor::new());
             builder
@@ -107,6 +120,33 @@ fn tls_config(
         .with_no_client_auth())
 }
 
+// === impl TimedConnector ===
+
+impl Service<Uri> for TimedConnector {
+    type Response = <HttpsConnector<ResolvingConnector> as Service<Uri>>::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected,
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "TCP and TLS setup took longer than --connect-timeout",
+                )
+                .into()),
+            }
+        })
+    }
+}
+
 // === impl ResolvingConnector ===
 
 impl Service<Uri> for ResolvingConnector {
@@ -142,7 +182,8 @@ impl Service<Uri> for ResolvingConnector {
             None => uri,
         };
         let connecting = self.http.call(destination);
-        Box::pin(async move { connecting.await.map_err(Into::into) })
+        // Marked, so a failed TLS handshake on top is not mistaken for it.
+        Box::pin(async move { connecting.await.map_err(|e| TcpConnectError::new(e).into()) })
     }
 }
 

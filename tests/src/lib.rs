@@ -1,6 +1,7 @@
 pub mod cases;
 pub mod emulator;
 pub mod fake_credentials;
+pub mod fault_upstream;
 pub mod sidecar;
 pub mod verifier;
 

@@ -7,8 +7,14 @@
 //! and mutating our own environment is forbidden, so the ECS client side runs in a child
 //! copy of this test binary (`ecs_rotation_child`) started with that environment. IMDS
 //! takes its endpoint from the client builder and runs in-process.
+//!
+//! The `sidecar_*` tests do the same through the `lattice-sidecar` process, which gets
+//! credentials from aws-config's default chain in its own (child) environment: EKS Pod
+//! Identity (`AWS_CONTAINER_CREDENTIALS_FULL_URI` + token file) or IMDSv2
+//! (`AWS_EC2_METADATA_SERVICE_ENDPOINT`), both pointing at the loopback fakes.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,7 +26,10 @@ use http::Extensions;
 use lattice_client::integrations::reqwest::{SigV4Middleware, find_error};
 use lattice_client::{CredentialsCache, ErrorKind, Signer, SigningConfig};
 use lattice_tests::emulator::{Emulator, ORDERS_HOST, Verdict};
-use lattice_tests::fake_credentials::{FakeCredentialServer, Issued, Mode};
+use lattice_tests::fake_credentials::{
+    FakeCredentialServer, FakeCredentialServerBuilder, Issued, Kind, Mode,
+};
+use lattice_tests::sidecar::Sidecar;
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -64,17 +73,17 @@ impl Middleware for RecordKey {
     }
 }
 
-/// Rotation run length: `LATTICE_ROTATION_SECS` (default 110 s).
+/// Rotation run length: `LATTICE_ROTATION_SECS` (default 300 s, the issue's 5 minutes).
 ///
-/// The issue asks for 60–90 s credentials over 5 minutes; that is this same test with
-/// longer lifetimes: `LATTICE_ROTATION_SECS=300` switches to 60 s keys (5 rotations). The
-/// default keeps CI short with 20 s keys, refreshed at half-life (10 s) because the cache's
-/// 5 min `refresh_before_expiry` is longer than their whole lifetime.
+/// From 300 s on, keys live 60 s (5+ rotations). Shorter runs, for a quick local check
+/// (`LATTICE_ROTATION_SECS=110`), use 20 s keys, refreshed at half-life (10 s) because the
+/// cache's 5 min `refresh_before_expiry` is longer than their whole lifetime. The client
+/// and sidecar rotation tests run in parallel, so CI pays the duration about once.
 fn rotation_plan() -> (Duration, Duration) {
     let secs = std::env::var("LATTICE_ROTATION_SECS")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(110);
+        .unwrap_or(300);
     let lifetime = if secs >= 300 { 60 } else { 20 };
     (Duration::from_secs(secs), Duration::from_secs(lifetime))
 }
@@ -172,11 +181,16 @@ struct LoadResult {
     failed: Vec<String>,
 }
 
-/// `CONCURRENCY` loops of paced GETs until `duration` has passed.
-async fn run_load(client: ClientWithMiddleware, url: String, duration: Duration) -> LoadResult {
+/// `loops` loops of paced GETs until `duration` has passed.
+async fn run_load(
+    client: ClientWithMiddleware,
+    url: String,
+    duration: Duration,
+    loops: usize,
+) -> LoadResult {
     let deadline = Instant::now() + duration;
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..CONCURRENCY {
+    for _ in 0..loops {
         let (client, url) = (client.clone(), url.clone());
         tasks.spawn(async move {
             let (mut ok, mut failed) = (0, Vec::new());
@@ -314,6 +328,7 @@ async fn rotation_under_load() {
         client,
         imds_emulator.https_url(ORDERS_HOST, "/rotation"),
         duration,
+        CONCURRENCY,
     )
     .await;
 
@@ -414,7 +429,7 @@ async fn ecs_rotation_child() {
     );
     let url = format!("https://{ORDERS_HOST}:{}/rotation", https_addr.port());
     let duration = Duration::from_secs(var("LATTICE_CHILD_SECS").parse().unwrap());
-    let load = run_load(client, url, duration).await;
+    let load = run_load(client, url, duration, CONCURRENCY).await;
     for failure in load.failed.iter().take(5) {
         println!("CHILD_FAILURE {failure}");
     }
@@ -562,6 +577,351 @@ async fn provider_outage() {
         println!(
             "default load_timeout, {mode:?}: failed after {:?}",
             started.elapsed()
+        );
+    }
+}
+
+// --- Through the sidecar process -------------------------------------------------------
+
+/// Concurrent keep-alive loops per sidecar in `rotation_under_load_through_the_sidecar`.
+const SIDECAR_LOOPS: usize = 4;
+const SIDECAR_ERROR: &str = "x-lattice-sidecar-error";
+const UNAVAILABLE: &str =
+    "lattice_sidecar_signing_failures_total{reason=\"credentials-unavailable\"}";
+
+/// A sidecar whose only credential source is `fake`, with a fixed route to the emulator
+/// over TLS on `route_addr(0)`.
+async fn credential_sidecar(emulator: &Emulator, fake: &FakeCredentialServer) -> Sidecar {
+    let mut builder = Sidecar::builder()
+        .emulator(emulator)
+        .without_credentials()
+        .route(format!("https://{ORDERS_HOST}"));
+    for (key, value) in fake.env() {
+        builder = builder.env(key, value);
+    }
+    if fake.kind() == Kind::Imds {
+        // This child only: IMDS is the fake on loopback (`fake.env()` set its endpoint).
+        builder = builder.env("AWS_EC2_METADATA_DISABLED", "false");
+    }
+    tokio::task::spawn_blocking(move || builder.spawn().map_err(|e| e.to_string()))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// A plain HTTP/1.1 keep-alive client for the sidecar's loopback listeners.
+fn plain_client() -> reqwest::Client {
+    // reqwest wants a process-wide rustls provider even for plain HTTP.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// The credential series of the sidecar's `/metrics`.
+#[derive(Clone, Copy, Debug)]
+struct CredentialMetrics {
+    loaded: bool,
+    expiry: Option<SystemTime>,
+    refreshes: u64,
+    failures: u64,
+    /// Requests answered 503 because no valid credentials were cached.
+    unavailable: u64,
+}
+
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn scrape(http: &reqwest::Client, admin: SocketAddr) -> CredentialMetrics {
+    let text = http
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |series: &str| {
+        metric(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}")) as u64
+    };
+    CredentialMetrics {
+        loaded: count("lattice_sidecar_credentials_loaded") == 1,
+        expiry: metric(
+            &text,
+            "lattice_sidecar_credentials_expiry_timestamp_seconds",
+        )
+        .map(|secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)),
+        refreshes: count("lattice_sidecar_credential_refreshes_total"),
+        failures: count("lattice_sidecar_credential_refresh_failures_total"),
+        unavailable: count(UNAVAILABLE),
+    }
+}
+
+/// What one request through the sidecar got.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// 200 with a complete body.
+    Ok,
+    /// 503 with `x-lattice-sidecar-error: credentials-unavailable`.
+    Unavailable,
+    Other(String),
+}
+
+async fn through_sidecar(http: &reqwest::Client, url: &str) -> (Duration, Outcome) {
+    let started = Instant::now();
+    let outcome = match http.get(url).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let error = response
+                .headers()
+                .get(SIDECAR_ERROR)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            match (status, error.as_deref(), response.bytes().await) {
+                (200, None, Ok(_)) => Outcome::Ok,
+                (503, Some("credentials-unavailable"), Ok(_)) => Outcome::Unavailable,
+                (status, error, body) => Outcome::Other(format!("{status} {error:?} {body:?}")),
+            }
+        }
+        Err(error) => Outcome::Other(format!("{error:?}")),
+    };
+    (started.elapsed(), outcome)
+}
+
+/// The sidecar under steady keep-alive load while its credentials rotate: no request
+/// fails, the emulator sees the keys change, and each refresh lands before expiry.
+/// ECS (EKS Pod Identity) and IMDSv2 run side by side, each with its own sidecar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rotation_under_load_through_the_sidecar() {
+    let (duration, lifetime) = rotation_plan();
+    // The sidecar refreshes at half-life, so about 2 * duration / lifetime keys get used;
+    // ask for half that (6 keys, i.e. 5 rotations, at 110 s / 20 s and at 300 s / 60 s).
+    let min_keys = (duration.as_secs() / lifetime.as_secs()) as usize + 1;
+    let (ecs, imds) = tokio::join!(
+        sidecar_rotation("ecs", FakeCredentialServer::ecs(), duration, lifetime),
+        sidecar_rotation("imds", FakeCredentialServer::imds(), duration, lifetime),
+    );
+    for (label, keys) in [("ecs", ecs), ("imds", imds)] {
+        assert!(
+            keys >= min_keys,
+            "{label}: {keys} keys used, want {min_keys}"
+        );
+    }
+}
+
+/// One sidecar's rotation run; returns how many distinct keys signed accepted requests.
+async fn sidecar_rotation(
+    label: &str,
+    fake: FakeCredentialServerBuilder,
+    duration: Duration,
+    lifetime: Duration,
+) -> usize {
+    let emulator = emulator().await;
+    let fake = fake
+        .lifetime(lifetime)
+        .start(emulator.key_store().clone())
+        .await
+        .unwrap();
+    let sidecar = credential_sidecar(&emulator, &fake).await;
+    let http = plain_client();
+    let url = format!("http://{}/rotation", sidecar.route_addr(0));
+    let admin = sidecar.admin_addr();
+
+    // Scrape once a second while the load runs.
+    let deadline = Instant::now() + duration;
+    let monitor = {
+        let http = http.clone();
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while Instant::now() < deadline {
+                samples.push((SystemTime::now(), scrape(&http, admin).await));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            samples
+        })
+    };
+    let load = run_load(
+        reqwest_middleware::ClientBuilder::new(http.clone()).build(),
+        url,
+        duration,
+        SIDECAR_LOOPS,
+    )
+    .await;
+    let samples = monitor.await.unwrap();
+    let end = scrape(&http, admin).await;
+
+    let (keys, rejected) = distinct_forwarded_keys(&emulator);
+    let issued = fake.issued();
+    let expiries: BTreeSet<SystemTime> = samples.iter().filter_map(|(_, m)| m.expiry).collect();
+    // The least time left on the cached key at any scrape: > 0 means it was replaced in time.
+    let min_left = samples
+        .iter()
+        .map(|(at, m)| {
+            let expiry = m
+                .expiry
+                .unwrap_or_else(|| panic!("{label}: no expiry: {m:?}"));
+            expiry.duration_since(*at).unwrap_or_default()
+        })
+        .min()
+        .unwrap_or_default();
+    println!(
+        "sidecar {label}: {} ok, {} failed, {} keys, {} issued, {end:?}, {} scrapes, {} distinct expiries, least time left {min_left:?}",
+        load.ok,
+        load.failed.len(),
+        keys.len(),
+        issued.len(),
+        samples.len(),
+        expiries.len(),
+    );
+    assert!(
+        load.failed.is_empty(),
+        "{label}: {} failed requests, e.g. {:?}\n{}",
+        load.failed.len(),
+        &load.failed[..load.failed.len().min(5)],
+        sidecar.logs()
+    );
+    assert!(load.ok > 1000, "{label}: too little load: {}", load.ok);
+    assert_eq!(rejected, 0, "{label}: the emulator rejected requests");
+    // Refreshes happened, none failed, and no request ever found the cache empty.
+    assert_eq!(end.failures, 0, "{label}: {end:?}");
+    assert_eq!(end.unavailable, 0, "{label}: {end:?}");
+    assert!(end.refreshes as usize >= keys.len(), "{label}: {end:?}");
+    assert!(
+        samples.iter().all(|(_, m)| m.loaded),
+        "{label}: credentials not loaded at some scrape"
+    );
+    assert!(
+        expiries.len() + 1 >= keys.len(),
+        "{label}: the expiry gauge did not follow the rotations"
+    );
+    // Replaced near half-life (the cache's rule for keys shorter than its 5 min refresh
+    // window), with room for a loaded machine.
+    assert!(
+        min_left > lifetime / 4,
+        "{label}: the cached key came within {min_left:?} of expiry"
+    );
+    // Ground truth from the endpoint: each key was fetched before the previous expired.
+    check_keys(label, &issued, &BTreeMap::new());
+    keys.len()
+}
+
+/// Provider outage through the sidecar, for each way the endpoint can fail: cached
+/// credentials keep requests going; once they expire, requests get a fast 503
+/// `credentials-unavailable` (never a hang); when the endpoint returns, the same sidecar
+/// process serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn provider_outage_through_the_sidecar() {
+    // Short keys keep the test quick; refreshes are due at half-life (4 s).
+    const LIFETIME: Duration = Duration::from_secs(8);
+    const FAST: Duration = Duration::from_secs(1);
+    // The sidecar gives a provider call 5 s, then backs off at most 5 s, ticking each second.
+    const RECOVERY: Duration = Duration::from_secs(25);
+
+    let emulator = emulator().await;
+    let ecs = FakeCredentialServer::ecs()
+        .lifetime(LIFETIME)
+        .start(emulator.key_store().clone())
+        .await
+        .unwrap();
+    let sidecar = credential_sidecar(&emulator, &ecs).await;
+    let http = plain_client();
+    let url = format!("http://{}/outage", sidecar.route_addr(0));
+    let admin = sidecar.admin_addr();
+    let readyz = format!("http://{admin}/readyz");
+
+    for mode in [Mode::Error500, Mode::Hang, Mode::Refuse] {
+        // Start the outage just after a refresh, so the cached key has most of its life.
+        let before = scrape(&http, admin).await;
+        let waited = Instant::now();
+        let metrics = loop {
+            let metrics = scrape(&http, admin).await;
+            if metrics.loaded && metrics.refreshes > before.refreshes {
+                break metrics;
+            }
+            assert!(
+                waited.elapsed() < RECOVERY,
+                "{mode:?}: no refresh: {metrics:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        ecs.set_mode(mode).await.unwrap();
+
+        // Down, cached key valid: every request succeeds, past the half-life refresh point.
+        let mut served = 0;
+        let expiry = loop {
+            // A refresh that was in flight at the switch may still land: re-read the expiry.
+            let expiry = scrape(&http, admin).await.expiry.unwrap();
+            if SystemTime::now() + Duration::from_millis(1500) >= expiry {
+                break expiry;
+            }
+            let (_, outcome) = through_sidecar(&http, &url).await;
+            assert_eq!(
+                outcome,
+                Outcome::Ok,
+                "{mode:?}: cached credentials must serve"
+            );
+            served += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(served >= 10, "{mode:?}: only {served} requests while valid");
+
+        // Expired: fast, typed 503s, sequential and concurrent.
+        let left = expiry.duration_since(SystemTime::now()).unwrap_or_default();
+        tokio::time::sleep(left + Duration::from_millis(300)).await;
+        let mut slowest = Duration::ZERO;
+        for _ in 0..5 {
+            let (took, outcome) = through_sidecar(&http, &url).await;
+            assert_eq!(outcome, Outcome::Unavailable, "{mode:?}");
+            slowest = slowest.max(took);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..CONCURRENCY {
+            let (http, url) = (http.clone(), url.clone());
+            tasks.spawn(async move { through_sidecar(&http, &url).await });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (took, outcome) = joined.unwrap();
+            assert_eq!(outcome, Outcome::Unavailable, "{mode:?}");
+            slowest = slowest.max(took);
+        }
+        assert!(slowest < FAST, "{mode:?}: a 503 took {slowest:?}");
+        let down = scrape(&http, admin).await;
+        assert!(!down.loaded, "{mode:?}: {down:?}");
+        assert!(down.unavailable >= 5 + CONCURRENCY as u64, "{down:?}");
+        let status = http.get(&readyz).send().await.unwrap().status();
+        assert_eq!(status, 503, "{mode:?}: /readyz while expired");
+
+        // Back up: the same process serves again within a bounded wait; meanwhile every
+        // request is still answered fast.
+        ecs.set_mode(Mode::Up).await.unwrap();
+        let recovering = Instant::now();
+        loop {
+            let (took, outcome) = through_sidecar(&http, &url).await;
+            match outcome {
+                Outcome::Ok => break,
+                Outcome::Unavailable => assert!(took < FAST, "{mode:?}: took {took:?}"),
+                Outcome::Other(other) => panic!("{mode:?}: {other}"),
+            }
+            assert!(
+                recovering.elapsed() < RECOVERY,
+                "{mode:?}: no recovery:\n{}",
+                sidecar.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let up = scrape(&http, admin).await;
+        assert!(
+            up.loaded && up.failures > metrics.failures,
+            "{mode:?}: {up:?}"
+        );
+        assert_eq!(http.get(&readyz).send().await.unwrap().status(), 200);
+        println!(
+            "sidecar outage {mode:?}: {served} served while down, slowest 503 {slowest:?}, recovered in {:?}, {up:?}",
+            recovering.elapsed()
         );
     }
 }

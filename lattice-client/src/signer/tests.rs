@@ -130,7 +130,10 @@ fn each_signer_header_alone_is_replaced() {
             .unwrap();
         sign(&default_config(), &mut req, None).unwrap();
         let values: Vec<_> = req.headers().get_all(name).iter().collect();
-        assert!(!values.contains(&&http::HeaderValue::from_static("forged")), "{name}");
+        assert!(
+            !values.contains(&&http::HeaderValue::from_static("forged")),
+            "{name}"
+        );
         assert!(values.len() <= 1, "{name} duplicated");
     }
 }

@@ -24,11 +24,26 @@ fn defaults_are_loopback_and_route_from_the_request() {
     assert_eq!(config.admin.addr, "127.0.0.1:9901".parse().unwrap());
     assert_eq!(config.upstream.scheme, Scheme::HTTPS);
     assert_eq!(config.upstream.connect_timeout, Duration::from_secs(5));
-    assert_eq!(config.upstream.request_timeout, None);
+    // A stuck upstream never hangs a request forever by default.
+    assert_eq!(
+        config.upstream.request_timeout,
+        Some(Duration::from_secs(300))
+    );
     assert_eq!(config.server.shutdown_grace, Duration::from_secs(20));
     assert_eq!(config.log.format, LogFormat::Text);
     assert!(config.signing.config.allows_host(ORDERS));
     assert!(!config.signing.config.allows_host("example.com"));
+}
+
+#[test]
+fn a_zero_request_timeout_means_none() {
+    let config = Config::from_args(args(&["--request-timeout", "0"])).unwrap();
+    assert_eq!(config.upstream.request_timeout, None);
+    let config = Config::from_args(args(&["--request-timeout", "750ms"])).unwrap();
+    assert_eq!(
+        config.upstream.request_timeout,
+        Some(Duration::from_millis(750))
+    );
 }
 
 #[test]

@@ -1,0 +1,364 @@
+#!/usr/bin/env bash
+# Sidecar benchmark: the load tool straight to a fast local TLS upstream vs through
+# lattice-sidecar (plain HTTP/h2c in, TLS out). Loopback only; every load run is bounded.
+#
+#   cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream
+#   bench/sidecar.sh                 # full run (DURATION=10 s per throughput run)
+#   DURATION=3 bench/sidecar.sh      # quick run
+#
+# Environment: DURATION (s, throughput/c=256 runs), LAT_SECS (s per fixed-rate latency
+# run), RATE (req/s for latency), STREAM_BYTES (upload/download size), TTFB_RUNS,
+# SIDECAR_THREADS (the sidecar's Tokio workers, via TOKIO_WORKER_THREADS; default: one per core).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DURATION="${DURATION:-10}"
+LAT_SECS="${LAT_SECS:-10}"
+RATE="${RATE:-200}"
+STREAM_BYTES="${STREAM_BYTES:-1073741824}"
+TTFB_RUNS="${TTFB_RUNS:-5}"
+CONNS=64
+CONNS_HIGH=256
+SIDECAR_BIN="${SIDECAR_BIN:-$ROOT/target/release/lattice-sidecar}"
+UPSTREAM_BIN="${UPSTREAM_BIN:-$ROOT/target/release/bench-upstream}"
+HOST="bench-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws"
+
+for n in DURATION LAT_SECS RATE STREAM_BYTES TTFB_RUNS; do
+  [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "$n must be a positive integer" >&2; exit 64; }
+done
+
+missing=()
+for tool in wrk h2load curl awk ss getconf; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+  echo "missing tools: ${missing[*]}" >&2
+  echo "install with: sudo apt-get install -y wrk nghttp2-client curl gawk iproute2" >&2
+  exit 69
+fi
+for bin in "$SIDECAR_BIN" "$UPSTREAM_BIN"; do
+  if [[ ! -x "$bin" ]]; then
+    echo "missing $bin; build with:" >&2
+    echo "  cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream" >&2
+    exit 69
+  fi
+done
+
+WORK="$(mktemp -d -t sidecar-bench.XXXXXX)"
+PIDS=()
+# The load tool or feeder running right now (see run_load), killed first on exit.
+LOAD_PID=""
+FEED_PID=""
+cleanup() {
+  for pid in $LOAD_PID $FEED_PID "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# run_load OUT CMD...: run CMD in the background with output to OUT and wait for it, so a
+# signal interrupts `wait` at once and cleanup kills CMD (bash defers traps until a
+# foreground command or command substitution ends). Stdin is LOAD_STDIN or /dev/null.
+run_load() {
+  local out="$1" rc=0
+  shift
+  "$@" <"${LOAD_STDIN:-/dev/null}" >"$out" 2>&1 &
+  LOAD_PID=$!
+  wait "$LOAD_PID" || rc=$?
+  LOAD_PID=""
+  return "$rc"
+}
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# A free loopback port (checked with ss; the sidecar has no port-0 banner to read).
+free_port() {
+  local port tries
+  for ((tries = 0; tries < 100; tries++)); do
+    port=$((20000 + RANDOM % 40000))
+    if ! ss -Hltn "sport = :$port" | grep -q .; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "no free port" >&2
+  return 1
+}
+
+# wait_for DESCRIPTION SECONDS COMMAND...: poll COMMAND every 0.1 s.
+wait_for() {
+  local what="$1" secs="$2" i
+  shift 2
+  for ((i = 0; i < secs * 10; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "timed out waiting for $what" >&2
+  return 1
+}
+
+CLK_TCK="$(getconf CLK_TCK)"
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+# Reset VmHWM to the current RSS (Linux >= 4.0, `5` in clear_refs).
+reset_hwm() { echo 5 >"/proc/$1/clear_refs"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+mb() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+
+# --- machine ---------------------------------------------------------------------
+MACHINE_NPROC="$(nproc)"
+MACHINE_KERNEL="$(uname -r)"
+MACHINE_CPU="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+MACHINE_LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
+log "machine: nproc=$MACHINE_NPROC kernel=$MACHINE_KERNEL cpu=$MACHINE_CPU load=$MACHINE_LOAD"
+
+# --- upstream ---------------------------------------------------------------------
+"$UPSTREAM_BIN" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --host "$HOST" \
+  --write-ca "$WORK/ca.pem" >"$WORK/upstream.out" 2>"$WORK/upstream.err" &
+UPSTREAM_PID=$!
+PIDS+=("$UPSTREAM_PID")
+wait_for "bench-upstream" 20 grep -qx ready "$WORK/upstream.out"
+UP_TLS="$(awk '$1 == "https" {print $2}' "$WORK/upstream.out")"
+UP_PLAIN="$(awk '$1 == "http" {print $2}' "$WORK/upstream.out")"
+
+# --- sidecar ----------------------------------------------------------------------
+SC_PORT="$(free_port)"
+ADMIN_PORT="$(free_port)"
+SIDECAR_CMD=("$SIDECAR_BIN" --listen "127.0.0.1:$SC_PORT" --admin-listen "127.0.0.1:$ADMIN_PORT"
+  --upstream "https://$HOST" --resolve "$HOST:443:$UP_TLS" --ca-file "$WORK/ca.pem")
+# Static fake credentials: the upstream verifies nothing, and IMDS must never be asked.
+env -i PATH="$PATH" HOME="$WORK" AWS_ACCESS_KEY_ID=AKIDEXAMPLE \
+  AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY \
+  AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-west-2 RUST_LOG=warn \
+  ${SIDECAR_THREADS:+TOKIO_WORKER_THREADS=$SIDECAR_THREADS} \
+  "${SIDECAR_CMD[@]}" >"$WORK/sidecar.out" 2>"$WORK/sidecar.err" &
+SC_PID=$!
+PIDS+=("$SC_PID")
+wait_for "lattice-sidecar /readyz" 20 curl -fsS "http://127.0.0.1:$ADMIN_PORT/readyz"
+SC="http://127.0.0.1:$SC_PORT"
+DIRECT="https://127.0.0.1:${UP_TLS##*:}"
+DIRECT_H2C="http://$UP_PLAIN"
+sleep 1
+IDLE_RSS_KB="$(rss_kb "$SC_PID")"
+log "upstream https=$UP_TLS http=$UP_PLAIN; sidecar $SC (pid $SC_PID), idle RSS $(mb "$IDLE_RSS_KB") MB"
+
+# Sanity: both paths answer 200 with the 1 KiB body (a 4xx/5xx would make the numbers lies).
+for url in "$DIRECT/" "$SC/"; do
+  size="$(curl -fsS -k -o /dev/null -w '%{size_download}' "$url")"
+  [[ "$size" == 1024 ]] || { echo "unexpected response from $url (size $size)" >&2; exit 1; }
+done
+
+# --- throughput -------------------------------------------------------------------
+# wrk_run URL CONNS -> RESULT="requests/s total_requests"; fails on any non-2xx or socket error.
+wrk_run() {
+  local out
+  run_load "$WORK/load.out" wrk -t2 -c"$2" -d"${DURATION}s" --timeout 10s "$1"
+  out="$(cat "$WORK/load.out")"
+  if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+    echo "wrk reported errors against $1:" >&2
+    echo "$out" >&2
+    return 1
+  fi
+  RESULT="$(awk '/^Requests\/sec:/ {rps = $2} / requests in / {n = $1} END {print rps, n}' <<<"$out")"
+}
+# h2_run URL CONNS STREAMS -> RESULT="requests/s total_requests"; fails on any failed/non-2xx.
+h2_run() {
+  local out
+  run_load "$WORK/load.out" h2load -t2 -c"$2" -m"$3" -D"$DURATION" "$1"
+  out="$(cat "$WORK/load.out")"
+  local ok
+  ok="$(awk '/^requests:/ {print ($10 + $12 + $14 == 0) ? "y" : "n"} /^status codes:/ {print ($7 + $9 == 0) ? "y" : "n"}' <<<"$out" | sort -u)"
+  if [[ "$ok" != "y" ]]; then
+    echo "h2load reported failures against $1:" >&2
+    echo "$out" >&2
+    return 1
+  fi
+  # "finished in 10.00s, 12345.67 req/s, ..." and "requests: N total, N started, N done, N succeeded"
+  RESULT="$(awk '/^finished in/ {gsub(",", "", $4); rps = $4} /^requests:/ {n = $8} END {print rps, n}' <<<"$out")"
+}
+
+# per100k TICKS REQUESTS -> CPU seconds per 100k requests
+per100k() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN {printf "%.2f", t / hz / n * 100000}'; }
+log "throughput: HTTP/1.1 c=$CONNS ${DURATION}s direct (TLS)"
+u0="$(cpu_ticks "$UPSTREAM_PID")"
+wrk_run "$DIRECT/" "$CONNS"
+u1="$(cpu_ticks "$UPSTREAM_PID")"
+read -r H1_DIRECT H1_DIRECT_N <<<"$RESULT"
+H1_UP_CPU_DIRECT="$(per100k $((u1 - u0)) "$H1_DIRECT_N")"
+log "throughput: HTTP/1.1 c=$CONNS ${DURATION}s through the sidecar"
+t0="$(cpu_ticks "$SC_PID")"
+u0="$(cpu_ticks "$UPSTREAM_PID")"
+wrk_run "$SC/" "$CONNS"
+t1="$(cpu_ticks "$SC_PID")"
+u1="$(cpu_ticks "$UPSTREAM_PID")"
+read -r H1_SIDECAR H1_SIDECAR_N <<<"$RESULT"
+H1_CPU="$(per100k $((t1 - t0)) "$H1_SIDECAR_N")"
+H1_UP_CPU_SIDECAR="$(per100k $((u1 - u0)) "$H1_SIDECAR_N")"
+
+# h2: 8 connections x 8 streams = 64 concurrent requests.
+log "throughput: h2 64 streams ${DURATION}s direct (TLS, ALPN h2)"
+h2_run "$DIRECT/" 8 8
+read -r H2_DIRECT _ <<<"$RESULT"
+log "throughput: h2c 64 streams ${DURATION}s direct (plain h2c listener)"
+h2_run "$DIRECT_H2C/" 8 8
+read -r H2C_DIRECT _ <<<"$RESULT"
+log "throughput: h2c 64 streams ${DURATION}s through the sidecar (h2 out)"
+t0="$(cpu_ticks "$SC_PID")"
+h2_run "$SC/" 8 8
+read -r H2_SIDECAR H2_SIDECAR_N <<<"$RESULT"
+t1="$(cpu_ticks "$SC_PID")"
+H2_CPU="$(per100k $((t1 - t0)) "$H2_SIDECAR_N")"
+
+# --- latency at a fixed rate ------------------------------------------------------
+# h2load --rps paces each client's requests on a timer (open loop at this low rate, since
+# a response takes far less than the 5 ms interval) and --log-file records every request's
+# duration in microseconds, so percentiles are exact, not histogram estimates.
+# lat_run NAME URL [h2load flags...] -> RESULT="p50_us p99_us count"
+lat_run() {
+  local name="$1" url="$2" n=$((RATE * LAT_SECS))
+  shift 2
+  rm -f "$WORK/lat-$name.tsv"
+  # One connection: each request is the only one in flight, so this is the per-request cost.
+  run_load "$WORK/load.out" h2load -t1 -c1 -m1 --rps="$RATE" -n"$n" \
+    --log-file="$WORK/lat-$name.tsv" "$@" "$url"
+  # Every request must have completed with 200.
+  RESULT="$(awk -v n="$n" '$2 != 200 {bad++} {print $3} END {if (bad || NR != n) exit 1}' \
+    "$WORK/lat-$name.tsv" | sort -n | awk '{v[NR] = $1} END {
+      i50 = int(NR * 0.50 + 0.5); i99 = int(NR * 0.99 + 0.5)
+      if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1
+      print v[i50], v[i99], NR}')"
+}
+log "latency: ${RATE} req/s x ${LAT_SECS}s, HTTP/1.1 direct / sidecar, h2 direct / sidecar"
+lat_run h1-direct "$DIRECT/" --h1
+read -r L1D_P50 L1D_P99 L1D_N <<<"$RESULT"
+lat_run h1-sidecar "$SC/" --h1
+read -r L1S_P50 L1S_P99 L1S_N <<<"$RESULT"
+lat_run h2-direct "$DIRECT/"
+read -r L2D_P50 L2D_P99 L2D_N <<<"$RESULT"
+lat_run h2-sidecar "$SC/"
+read -r L2S_P50 L2S_P99 L2S_N <<<"$RESULT"
+
+# --- streaming: TTFB --------------------------------------------------------------
+# Median over TTFB_RUNS of curl's time_starttransfer for /stream?secs=3. Direct runs pay a
+# TLS handshake each time; the sidecar has a pooled upstream connection, as in production.
+# So the direct figure is measured from the end of the handshake (starttransfer - appconnect).
+# ttfb_run CURL_ARGS... -> RESULT="median_ttfb_ms its_total_s"
+ttfb_run() {
+  local i
+  : >"$WORK/ttfb.all"
+  for ((i = 0; i < TTFB_RUNS; i++)); do
+    run_load "$WORK/load.out" curl -fsS --max-time 20 -o /dev/null \
+      -w '%{time_starttransfer} %{time_appconnect} %{time_total}\n' "$@"
+    cat "$WORK/load.out" >>"$WORK/ttfb.all"
+  done
+  RESULT="$(awk '{t = $1 - ($2 > 0 ? $2 : 0); print t * 1000, $3}' "$WORK/ttfb.all" | sort -n |
+    awk '{v[NR] = $1; tot[NR] = $2} END {m = int((NR + 1) / 2); printf "%.2f %.2f\n", v[m], tot[m]}')"
+}
+log "streaming: TTFB of /stream?secs=3 x $TTFB_RUNS, direct and through the sidecar"
+ttfb_run --cacert "$WORK/ca.pem" \
+  --resolve "$HOST:${UP_TLS##*:}:127.0.0.1" "https://$HOST:${UP_TLS##*:}/stream?secs=3"
+read -r TTFB_DIRECT TTFB_DIRECT_TOTAL <<<"$RESULT"
+ttfb_run "$SC/stream?secs=3"
+read -r TTFB_SIDECAR TTFB_SIDECAR_TOTAL <<<"$RESULT"
+
+# --- streaming: 1 GB up and down --------------------------------------------------
+# transfer URL [curl args...] -> RESULT="MB/s peak_sidecar_rss_kb"; peak = VmHWM after reset.
+transfer() {
+  local url="$1"
+  shift
+  reset_hwm "$SC_PID"
+  run_load "$WORK/load.out" curl -fsS --max-time 300 -H 'Expect:' \
+    -w '%{speed_download} %{speed_upload}\n' "$@" "$url"
+  RESULT="$(awk '{v = $1 > $2 ? $1 : $2; printf "%.0f", v / 1048576}' "$WORK/load.out") $(hwm_kb "$SC_PID")"
+}
+# upload URL [curl args...]: transfer with STREAM_BYTES zeros on curl's stdin, via a FIFO.
+upload() {
+  rm -f "$WORK/upload.fifo"
+  mkfifo "$WORK/upload.fifo"
+  head -c "$STREAM_BYTES" /dev/zero >"$WORK/upload.fifo" &
+  FEED_PID=$!
+  LOAD_STDIN="$WORK/upload.fifo" transfer "$@" -T -
+  wait "$FEED_PID" || true
+  FEED_PID=""
+}
+log "streaming: $STREAM_BYTES bytes download and upload, direct and through the sidecar"
+transfer "$DIRECT/download?bytes=$STREAM_BYTES" -k -o /dev/null
+read -r DL_DIRECT_MBS _ <<<"$RESULT"
+transfer "$SC/download?bytes=$STREAM_BYTES" -o /dev/null
+read -r DL_SIDECAR_MBS DL_HWM <<<"$RESULT"
+upload "$DIRECT/upload" -k -o "$WORK/ul-direct.body"
+read -r UL_DIRECT_MBS _ <<<"$RESULT"
+upload "$SC/upload" -o "$WORK/ul-sidecar.body"
+read -r UL_SIDECAR_MBS UL_HWM <<<"$RESULT"
+[[ "$(cat "$WORK/ul-sidecar.body")" == "$STREAM_BYTES" ]] ||
+  { echo "upstream received $(cat "$WORK/ul-sidecar.body") bytes, not $STREAM_BYTES" >&2; exit 1; }
+rm -f "$WORK"/*.body
+
+# --- memory at c=256 --------------------------------------------------------------
+log "memory: HTTP/1.1 c=$CONNS_HIGH ${DURATION}s through the sidecar"
+reset_hwm "$SC_PID"
+wrk_run "$SC/" "$CONNS_HIGH"
+read -r H1_256 _ <<<"$RESULT"
+HIGH_HWM="$(hwm_kb "$SC_PID")"
+sleep 2
+IDLE_AFTER_KB="$(rss_kb "$SC_PID")"
+
+# --- summary ----------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+check() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo FAIL; fi; }
+H1_RATIO="$(ratio "$H1_SIDECAR" "$H1_DIRECT")"
+ADD_P50_1=$((L1S_P50 - L1D_P50))
+ADD_P99_1=$((L1S_P99 - L1D_P99))
+ADD_P50_2=$((L2S_P50 - L2D_P50))
+ADD_P99_2=$((L2S_P99 - L2D_P99))
+TTFB_DELTA="$(awk -v a="$TTFB_SIDECAR" -v b="$TTFB_DIRECT" 'BEGIN {printf "%.2f", a - b}')"
+PEAK_STREAM_KB=$((DL_HWM > UL_HWM ? DL_HWM : UL_HWM))
+
+cat <<EOF
+
+## Sidecar benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+Machine: nproc $MACHINE_NPROC, kernel $MACHINE_KERNEL, $MACHINE_CPU, load average at start $MACHINE_LOAD
+Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); sidecar workers: ${SIDECAR_THREADS:-one per core}, logging RUST_LOG=warn (no access log)
+Settings: DURATION=${DURATION}s, latency ${RATE} req/s x ${LAT_SECS}s, streams ${STREAM_BYTES} B, TTFB median of $TTFB_RUNS
+
+| measure | direct | sidecar | sidecar/direct or added |
+|---|---|---|---|
+| HTTP/1.1 req/s, c=$CONNS, 1 KiB (wrk) | $H1_DIRECT | $H1_SIDECAR | $H1_RATIO |
+| h2 req/s, 8 conns x 8 streams (h2load; direct h2 over TLS) | $H2_DIRECT | $H2_SIDECAR | $(ratio "$H2_SIDECAR" "$H2_DIRECT") |
+| h2c req/s, same, direct to the plain h2c listener | $H2C_DIRECT | $H2_SIDECAR | $(ratio "$H2_SIDECAR" "$H2C_DIRECT") |
+| HTTP/1.1 p50 / p99 µs at $RATE req/s | $L1D_P50 / $L1D_P99 | $L1S_P50 / $L1S_P99 | +$ADD_P50_1 / +$ADD_P99_1 µs |
+| h2 p50 / p99 µs at $RATE req/s | $L2D_P50 / $L2D_P99 | $L2S_P50 / $L2S_P99 | +$ADD_P50_2 / +$ADD_P99_2 µs |
+| TTFB ms, /stream over 3 s (total s) | $TTFB_DIRECT ($TTFB_DIRECT_TOTAL) | $TTFB_SIDECAR ($TTFB_SIDECAR_TOTAL) | +$TTFB_DELTA ms |
+| download of $STREAM_BYTES B, MB/s | $DL_DIRECT_MBS | $DL_SIDECAR_MBS | $(ratio "$DL_SIDECAR_MBS" "$DL_DIRECT_MBS") |
+| upload of $STREAM_BYTES B, MB/s | $UL_DIRECT_MBS | $UL_SIDECAR_MBS | $(ratio "$UL_SIDECAR_MBS" "$UL_DIRECT_MBS") |
+| sidecar peak RSS MB during the download / upload | | $(mb "$DL_HWM") / $(mb "$UL_HWM") | |
+| sidecar RSS MB idle at start / after the runs | | $(mb "$IDLE_RSS_KB") / $(mb "$IDLE_AFTER_KB") | |
+| sidecar peak RSS MB at c=$CONNS_HIGH (req/s) | | $(mb "$HIGH_HWM") ($H1_256) | |
+| sidecar CPU s per 100k requests, HTTP/1.1 / h2c | | $H1_CPU / $H2_CPU | |
+| upstream CPU s per 100k requests, HTTP/1.1 run | $H1_UP_CPU_DIRECT | $H1_UP_CPU_SIDECAR | |
+
+| bar | value | result |
+|---|---|---|
+| HTTP/1.1 throughput >= 60% of direct | $H1_RATIO | $(check "$H1_RATIO >= 0.60") |
+| added p50 latency <= 100 µs (HTTP/1.1; h2) | $ADD_P50_1; $ADD_P50_2 µs | $(check "$ADD_P50_1 <= 100") ; $(check "$ADD_P50_2 <= 100") |
+| TTFB within 5 ms of direct | $TTFB_DELTA ms | $(check "$TTFB_DELTA <= 5") |
+| peak RSS during the $STREAM_BYTES-byte streams <= 40 MB | $(mb "$PEAK_STREAM_KB") MB | $(check "$PEAK_STREAM_KB <= 40 * 1024") |
+| idle RSS <= 12 MB | $(mb "$IDLE_RSS_KB") MB | $(check "$IDLE_RSS_KB <= 12 * 1024") |
+
+Commands (ports vary per run):
+- upstream: $UPSTREAM_BIN --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --host $HOST --write-ca CA
+- sidecar: ${SIDECAR_CMD[*]}
+  (env: AWS_ACCESS_KEY_ID=AKIDEXAMPLE, AWS_SECRET_ACCESS_KEY=<fake>, AWS_EC2_METADATA_DISABLED=true, AWS_REGION=us-west-2)
+- throughput: wrk -t2 -c$CONNS -d${DURATION}s --timeout 10s {$DIRECT/, $SC/};
+  h2load -t2 -c8 -m8 -D$DURATION {$DIRECT/, $DIRECT_H2C/, $SC/}
+- latency: h2load -t1 -c1 -m1 --rps=$RATE -n$((RATE * LAT_SECS)) --log-file=F [--h1] {$DIRECT/, $SC/}
+- TTFB: curl -w '%{time_starttransfer} %{time_appconnect}' {https://$HOST:${UP_TLS##*:}/stream?secs=3 --cacert CA, $SC/stream?secs=3}
+- streams: curl -H 'Expect:' {-o F URL/download?bytes=$STREAM_BYTES, -T - URL/upload < head -c $STREAM_BYTES /dev/zero}; VmHWM after echo 5 > /proc/PID/clear_refs
+- c=$CONNS_HIGH: wrk -t2 -c$CONNS_HIGH -d${DURATION}s $SC/
+EOF
