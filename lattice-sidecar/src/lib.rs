@@ -29,6 +29,7 @@ pub mod admin;
 pub mod body;
 pub mod config;
 pub mod errors;
+mod framing;
 pub mod inbound;
 mod listener;
 pub mod metrics;

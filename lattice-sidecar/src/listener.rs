@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -19,6 +20,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
 use crate::errors::BoxError;
+use crate::framing::{AmbiguousFraming, FramingFlag, FramingWatch};
 use crate::metrics::{ConnectionGuard, Metrics};
 
 /// Pause after an accept error (e.g. out of file descriptors) before trying again.
@@ -85,8 +87,21 @@ pub(crate) async fn serve<H, F, B>(
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
         let guard = metrics.connection_opened(&label);
+        let flag = FramingFlag::default();
+        let stream = FramingWatch::new(stream, flag.clone());
+        let handler = handler.clone();
+        // HTTP/1.1 serves a connection's requests one at a time, in arrival order, so this
+        // count matches the watcher's count of request heads.
+        let requests = AtomicUsize::new(0);
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            let index = requests.fetch_add(1, Ordering::Relaxed);
+            if request.version() != http::Version::HTTP_2 && flag.refuses(index) {
+                request.extensions_mut().insert(AmbiguousFraming);
+            }
+            handler(request)
+        });
         let connection = builder
-            .serve_connection(TokioIo::new(stream), service_fn(handler.clone()))
+            .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let label = label.clone();
         match graceful {

@@ -19,6 +19,7 @@ use tower::ServiceExt;
 use crate::body::{AccessLog, RequestBody, ResponseBody};
 use crate::config::{Route, UpstreamConfig};
 use crate::errors::{Synthetic, chain};
+use crate::framing::AmbiguousFraming;
 use crate::inbound::map_request;
 use crate::metrics::Metrics;
 use crate::signing::{Forbidden, SignedClient, SignedHeadSlot};
@@ -89,6 +90,19 @@ impl Proxy {
             forbidden: None,
         };
 
+        if parts.extensions.get::<AmbiguousFraming>().is_some() {
+            let refusal = Synthetic::bad_request(
+                "ambiguous-framing",
+                "the connection sent a request with both Content-Length and Transfer-Encoding, \
+                 or Content-Length twice; send exactly one (request smuggling guard)",
+            );
+            let mut response = self.synthetic(refusal, log);
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            return Ok(response);
+        }
         let target = match map_request(
             &inner.route,
             &inner.default_scheme,
