@@ -1,4 +1,5 @@
 pub mod cases;
+pub mod cli;
 pub mod emulator;
 pub mod fake_credentials;
 pub mod fault_upstream;

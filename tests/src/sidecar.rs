@@ -287,6 +287,14 @@ impl Sidecar {
         }
     }
 
+    /// Panics unless `GET /echo` for `host` still gets a 200: after a refusal, the
+    /// sidecar keeps serving.
+    pub fn assert_still_serving(&self, host: &str) -> Result<(), BoxError> {
+        let response = self.get(host, "/echo")?;
+        assert_eq!(response.status, 200, "{}\n{}", response.text(), self.logs());
+        Ok(())
+    }
+
     /// `GET path` with `Host: host` on the main listener.
     pub fn get(&self, host: &str, path: &str) -> Result<RawResponse, BoxError> {
         self.request(&format!(

@@ -55,18 +55,6 @@ fn assert_nothing_sent(emulator: &Emulator) {
     );
 }
 
-fn assert_still_serving(sidecar: &Sidecar) -> Result<(), BoxError> {
-    let response = sidecar.get(ORDERS_HOST, "/echo")?;
-    assert_eq!(
-        response.status,
-        200,
-        "{}\n{}",
-        response.text(),
-        sidecar.logs()
-    );
-    Ok(())
-}
-
 /// Send `raw`, read one response, then require the sidecar to close the connection.
 fn request_then_closed(sidecar: &Sidecar, raw: &[u8]) -> Result<RawResponse, BoxError> {
     let mut stream = TcpStream::connect_timeout(&sidecar.addr(), IO_TIMEOUT)?;
@@ -146,7 +134,7 @@ async fn malformed_heads_get_a_bare_400_from_the_parser() -> Result<(), BoxError
         assert_parser_refused(raw, &response, 400);
     }
     assert_nothing_sent(&emulator);
-    assert_still_serving(&sidecar)
+    sidecar.assert_still_serving(ORDERS_HOST)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,7 +217,7 @@ async fn request_smuggling_shapes_are_refused() -> Result<(), BoxError> {
     let response = http1(sidecar.addr(), raw.as_bytes())?;
     assert_refused(raw.as_bytes(), &response, 400, "invalid-request");
     assert_nothing_sent(&emulator);
-    assert_still_serving(&sidecar)
+    sidecar.assert_still_serving(ORDERS_HOST)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,18 +22,6 @@ fn assert_refused(response: &RawResponse, status: u16, code: &str) {
     );
 }
 
-fn assert_still_serving(sidecar: &Sidecar) -> Result<(), BoxError> {
-    let response = sidecar.get(ORDERS_HOST, "/echo")?;
-    assert_eq!(
-        response.status,
-        200,
-        "{}\n{}",
-        response.text(),
-        sidecar.logs()
-    );
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_outside_the_allow_list_get_403_and_nothing_is_sent() -> Result<(), BoxError> {
     let emulator = Emulator::builder().start().await?;
@@ -59,7 +47,7 @@ async fn hosts_outside_the_allow_list_get_403_and_nothing_is_sent() -> Result<()
         "upstream saw {:?}",
         emulator.requests()
     );
-    assert_still_serving(&sidecar)
+    sidecar.assert_still_serving(ORDERS_HOST)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +60,7 @@ async fn connect_is_refused_with_an_explanation() -> Result<(), BoxError> {
     assert_refused(&response, 405, "connect-not-supported");
     assert!(response.text().contains("http://"), "{}", response.text());
     assert!(emulator.requests().is_empty());
-    assert_still_serving(&sidecar)
+    sidecar.assert_still_serving(ORDERS_HOST)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,5 +123,5 @@ async fn malformed_requests_get_400() -> Result<(), BoxError> {
         "upstream saw {:?}",
         emulator.requests()
     );
-    assert_still_serving(&sidecar)
+    sidecar.assert_still_serving(ORDERS_HOST)
 }

@@ -22,6 +22,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
 };
+use lattice_tests::cli::{loopback_addr, wait_for_signal};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::{
     ServerConfig,
@@ -289,23 +290,4 @@ fn tls_config(
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((ca_cert.pem(), config))
-}
-
-async fn wait_for_signal() -> std::io::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result,
-        _ = terminate.recv() => Ok(()),
-    }
-}
-
-fn loopback_addr(value: &str) -> Result<SocketAddr, String> {
-    let addr: SocketAddr = value
-        .parse()
-        .map_err(|error| format!("{error} (expected IP:PORT, e.g. 127.0.0.1:0)"))?;
-    if addr.ip().is_loopback() {
-        Ok(addr)
-    } else {
-        Err(format!("{addr} is not a loopback address"))
-    }
 }

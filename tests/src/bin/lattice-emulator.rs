@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::Parser;
+use lattice_tests::cli::{loopback_addr, wait_for_signal};
 use lattice_tests::emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_PRINCIPAL, DEFAULT_SECRET_ACCESS_KEY, Emulator, KeyStore,
     ORDERS_HOST, ORDERS_REGION, SIGNING_NAME, Secret,
@@ -174,27 +175,6 @@ fn print_banner(emulator: &Emulator, ca_path: Option<&std::path::Path>, custom_i
     }
 }
 
-async fn wait_for_signal() -> std::io::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result,
-        _ = terminate.recv() => Ok(()),
-    }
-}
-
-fn loopback_addr(value: &str) -> Result<SocketAddr, String> {
-    let addr: SocketAddr = value
-        .parse()
-        .map_err(|error| format!("{error} (expected IP:PORT, e.g. 127.0.0.1:8443)"))?;
-    if addr.ip().is_loopback() {
-        Ok(addr)
-    } else {
-        Err(format!(
-            "{addr} is not a loopback address; the emulator only listens on 127.0.0.1 or [::1]"
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +188,5 @@ mod tests {
             error.to_string().contains("not a loopback address"),
             "{error}"
         );
-        assert!(loopback_addr("[::1]:1").is_ok());
     }
 }
