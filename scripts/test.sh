@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Sidecar tests run the real binary, so build it (same profile as the tests) first.
 cargo build --workspace --bins --all-features
-cargo test --workspace --all-features "$@"
+cargo test --workspace --all-features --no-fail-fast "$@"

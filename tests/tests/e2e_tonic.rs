@@ -262,8 +262,26 @@ async fn wrong_region_for_a_custom_domain_is_refused() {
 async fn stale_timestamp_is_refused() {
     let emulator = start().await;
     for variant in [SIGV4_SESSION, SIGV4A] {
-        let signer = stale_signer(variant, &emulator, Duration::from_secs(10 * 60)).await;
+        // Correction off, so the interceptor call after the layer's refusal is still stale.
+        let signer = stale_signer(variant, &emulator, Duration::from_secs(10 * 60))
+            .await
+            .with_clock_skew_correction(false);
         assert_refused(&emulator, ORDERS_HOST, signer).await;
+    }
+}
+
+/// `signed_channel` signs through `SigV4Layer`, which shows the 403's `Date` to the
+/// signer: the next call is signed with the server's time and succeeds.
+#[tokio::test]
+async fn clock_skew_is_corrected_through_the_signed_channel() {
+    let emulator = start().await;
+    for variant in [SIGV4_SESSION, SIGV4A] {
+        let signer = stale_signer(variant, &emulator, Duration::from_secs(10 * 60)).await;
+        let mut client = layer_client(&emulator, ORDERS_HOST, signer.clone()).await;
+        assert_403(client.say_hello(hello("Ada")).await.unwrap_err());
+        let reply = client.say_hello(hello("Ada")).await.unwrap().into_inner();
+        assert_eq!(reply.principal, variant.principal());
+        assert!(signer.clock_offset_millis() >= 598_000);
     }
 }
 
