@@ -51,8 +51,8 @@ impl FramingFlag {
 /// Where the watcher is in the request stream.
 #[derive(Debug)]
 enum State {
-    /// Collecting a request head.
-    Head(Vec<u8>),
+    /// Collecting a request head (into `FramingWatch::head`).
+    Head,
     /// This many bytes of a `Content-Length` body are still to come.
     Body(u64),
     /// Collecting a chunk-size line.
@@ -73,6 +73,8 @@ enum State {
 pub(crate) struct FramingWatch<T> {
     inner: T,
     state: State,
+    /// The request head being collected; reused so a connection allocates it once.
+    head: Vec<u8>,
     /// Request heads completed so far.
     heads: usize,
     flag: FramingFlag,
@@ -82,7 +84,8 @@ impl<T> FramingWatch<T> {
     pub(crate) fn new(inner: T, flag: FramingFlag) -> Self {
         Self {
             inner,
-            state: State::Head(Vec::new()),
+            state: State::Head,
+            head: Vec::new(),
             heads: 0,
             flag,
         }
@@ -93,9 +96,9 @@ impl<T> FramingWatch<T> {
         while !bytes.is_empty() {
             let consumed = match &mut self.state {
                 State::Off => return,
-                State::Head(head) => {
-                    let before = head.len();
-                    head.extend_from_slice(bytes);
+                State::Head => {
+                    let before = self.head.len();
+                    self.head.extend_from_slice(bytes);
                     match self.end_of_head() {
                         // The head ended `end - before` bytes into this read.
                         Some(end) => end - before,
@@ -108,7 +111,7 @@ impl<T> FramingWatch<T> {
                         .min(usize::try_from(*left).unwrap_or(usize::MAX));
                     *left -= take as u64;
                     if *left == 0 {
-                        self.state = State::Head(Vec::new());
+                        self.state = State::Head;
                     }
                     take
                 }
@@ -146,7 +149,7 @@ impl<T> FramingWatch<T> {
                 State::Trailers(line) => match take_line(line, bytes) {
                     Some(taken) => {
                         if line.iter().all(|&b| b == b'\r') {
-                            self.state = State::Head(Vec::new());
+                            self.state = State::Head;
                         } else {
                             line.clear();
                         }
@@ -164,12 +167,12 @@ impl<T> FramingWatch<T> {
 
     /// If the collected head is complete, act on it and return its length.
     fn end_of_head(&mut self) -> Option<usize> {
-        let State::Head(head) = &self.state else {
+        if !matches!(self.state, State::Head) {
             return None;
-        };
+        }
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
-        let head_length = match request.parse(head) {
+        let head_length = match request.parse(&self.head) {
             Ok(httparse::Status::Complete(head_length)) => head_length,
             Ok(httparse::Status::Partial) => {
                 self.off_if_longer(MAX_REQUEST_HEAD);
@@ -209,17 +212,19 @@ impl<T> FramingWatch<T> {
             }
         } else {
             match length.map(parse_length) {
-                None | Some(Some(0)) => State::Head(Vec::new()),
+                None | Some(Some(0)) => State::Head,
                 Some(Some(length)) => State::Body(length),
                 Some(None) => State::Off,
             }
         };
+        self.head.clear();
         Some(head_length)
     }
 
     fn off_if_longer(&mut self, limit: usize) {
         let len = match &self.state {
-            State::Head(buf) | State::ChunkSize(buf) | State::Trailers(buf) => buf.len(),
+            State::Head => self.head.len(),
+            State::ChunkSize(buf) | State::Trailers(buf) => buf.len(),
             _ => 0,
         };
         if len > limit {
