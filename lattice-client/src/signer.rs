@@ -29,6 +29,10 @@ use crate::error::{BuildError, Error};
 use crate::fast;
 use crate::host::{DomainPattern, is_region_name, lattice_region_of, normalized};
 
+use self::host_memo::{Origin, RegionAt, Resolved};
+
+mod host_memo;
+
 /// The SigV4 signing name of VPC Lattice services.
 pub const SIGNING_NAME: &str = "vpc-lattice-svcs";
 
@@ -120,6 +124,8 @@ pub struct SigningConfig {
 }
 
 struct ConfigInner {
+    /// Process-unique, so per-thread memos never mix configs (see `host_memo`).
+    id: u64,
     algorithm: Algorithm,
     region: Option<String>,
     custom_domains: Vec<(DomainPattern, Option<String>)>,
@@ -204,8 +210,8 @@ impl SigningConfig {
         let mut fast_headers = None;
         let mut reference_headers = Vec::new();
         {
-            let host = signed_host(uri, headers)?;
-            let Some(scope) = self.scope_for(&host)? else {
+            let (host, scope) = self.host_and_scope(uri, headers)?;
+            let Some(scope) = scope else {
                 tracing::debug!(%host, "host not allowed; passing request through unsigned");
                 return Ok(Signed::PassedThrough);
             };
@@ -363,6 +369,76 @@ impl SigningConfig {
                 .any(|p| name.starts_with(p.as_str()))
     }
 
+    /// The host to sign and where it is signed for; the scope is `None` when the host is
+    /// not allowed but pass-through is configured. Memoized per thread (`host_memo`).
+    fn host_and_scope<'a>(
+        &'a self,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+    ) -> Result<(Cow<'a, str>, Option<Scope<'a>>), Error> {
+        let (origin, source) = host_source(uri, headers)?;
+        let id = self.inner.id;
+        if let Some(hit) = host_memo::lookup(id, origin, source)
+            .and_then(|resolved| self.scope_from_memo(source, resolved))
+        {
+            return Ok(hit);
+        }
+        let host = host_in_source(origin, source, uri);
+        let scope = self.scope_for(host)?;
+        if let Some(resolved) = scope
+            .as_ref()
+            .and_then(|s| self.memo_entry(source, host, s))
+        {
+            host_memo::remember(id, origin, source, resolved);
+        }
+        Ok((Cow::Borrowed(host), scope))
+    }
+
+    /// How to find `scope` again from `source` alone, if it can be (a region made lowercase
+    /// into a fresh string cannot).
+    fn memo_entry(&self, source: &str, host: &str, scope: &Scope<'_>) -> Option<Resolved> {
+        let host = host_memo::range_within(source, host)?;
+        let region = match scope {
+            Scope::RegionSet(_) => RegionAt::RegionSet,
+            Scope::Region(Cow::Owned(_)) => return None,
+            Scope::Region(Cow::Borrowed(region)) => {
+                let is = |candidate: Option<&String>| {
+                    candidate.is_some_and(|c| std::ptr::eq(c.as_ptr(), region.as_ptr()))
+                };
+                if let Some(range) = host_memo::range_within(source, region) {
+                    RegionAt::Source(range)
+                } else if is(self.inner.region.as_ref()) {
+                    RegionAt::Default
+                } else {
+                    let domains = &self.inner.custom_domains;
+                    RegionAt::Domain(domains.iter().position(|(_, r)| is(r.as_ref()))?)
+                }
+            }
+        };
+        Some(Resolved { host, region })
+    }
+
+    fn scope_from_memo<'a>(
+        &'a self,
+        source: &'a str,
+        resolved: Resolved,
+    ) -> Option<(Cow<'a, str>, Option<Scope<'a>>)> {
+        let host = source.get(resolved.host)?;
+        let scope = match (&self.inner.algorithm, resolved.region) {
+            (Algorithm::SigV4a { region_set }, RegionAt::RegionSet) => Scope::RegionSet(region_set),
+            (Algorithm::SigV4, RegionAt::Source(range)) => Scope::Region(source.get(range)?.into()),
+            (Algorithm::SigV4, RegionAt::Default) => {
+                Scope::Region(self.inner.region.as_deref()?.into())
+            }
+            (Algorithm::SigV4, RegionAt::Domain(index)) => {
+                let (_, region) = self.inner.custom_domains.get(index)?;
+                Scope::Region(region.as_deref()?.into())
+            }
+            _ => return None,
+        };
+        Some((Cow::Borrowed(host), Some(scope)))
+    }
+
     /// `Ok(None)`: not allowed but pass-through is configured.
     ///
     /// Runs on every request, so it borrows rather than allocates when the host is
@@ -452,7 +528,16 @@ fn signable_path_and_query(uri: &Uri) -> Cow<'_, str> {
     }
 }
 
+/// The host that is signed: the `Host` header if present, else the URI's authority
+/// without a default port.
+#[cfg(test)]
 fn signed_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Cow<'a, str>, Error> {
+    let (origin, source) = host_source(uri, headers)?;
+    Ok(Cow::Borrowed(host_in_source(origin, source, uri)))
+}
+
+/// The text the signed host is taken from, and where it came from.
+fn host_source<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<(Origin, &'a str), Error> {
     let mut hosts = headers.get_all(HOST).iter();
     if let Some(host) = hosts.next() {
         if hosts.next().is_some() {
@@ -460,7 +545,7 @@ fn signed_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Cow<'a, str>,
         }
         return host
             .to_str()
-            .map(Cow::Borrowed)
+            .map(|host| (Origin::HostHeader, host))
             .map_err(|_| Error::invalid_header_value(&HOST));
     }
     let authority = uri.authority().ok_or_else(Error::missing_authority)?;
@@ -469,10 +554,19 @@ fn signed_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Cow<'a, str>,
         Some(s) if *s == Scheme::HTTP => Some(80),
         _ => None,
     };
-    if authority.port_u16().is_some() && authority.port_u16() == default_port {
-        Ok(Cow::Borrowed(authority.host()))
+    Ok((Origin::Authority { default_port }, authority.as_str()))
+}
+
+/// The signed host within `source` (from [`host_source`]).
+fn host_in_source<'a>(origin: Origin, source: &'a str, uri: &'a Uri) -> &'a str {
+    let (Origin::Authority { default_port }, Some(authority)) = (origin, uri.authority()) else {
+        return source;
+    };
+    let port = authority.port_u16();
+    if port.is_some() && port == default_port {
+        authority.host()
     } else {
-        Ok(Cow::Borrowed(authority.as_str()))
+        source
     }
 }
 
@@ -612,6 +706,7 @@ impl SigningConfigBuilder {
         }
         Ok(SigningConfig {
             inner: Arc::new(ConfigInner {
+                id: host_memo::next_config_id(),
                 algorithm: self.algorithm,
                 region: self.region,
                 custom_domains,
@@ -771,8 +866,7 @@ impl Signer {
 
     /// Whether signing this request needs credentials (false when it will pass through).
     fn needs_credentials(&self, uri: &Uri, headers: &HeaderMap) -> Result<bool, Error> {
-        let host = signed_host(uri, headers)?;
-        Ok(self.config.scope_for(&host)?.is_some())
+        Ok(self.config.host_and_scope(uri, headers)?.1.is_some())
     }
 
     /// Sign the pieces of a request with the given credentials (or pass it through).

@@ -455,3 +455,90 @@ fn literal_plus_in_query_is_signed_as_plus_not_space() {
         "/a+b?x=1"
     );
 }
+
+/// The per-thread host memo (`host_memo`) must never carry one config's decision or
+/// region over to another config, or to a different host text.
+#[test]
+fn host_memo_keeps_configs_apart() {
+    let east = SigningConfig::builder()
+        .custom_domain_in("api.example.com", "us-east-1")
+        .build()
+        .unwrap();
+    let west = SigningConfig::builder()
+        .region("eu-west-1")
+        .custom_domain("api.example.com")
+        .build()
+        .unwrap();
+    let lattice_only = default_config();
+    // Same shape as `east` (one custom domain with a region) for another name: a memo
+    // shared across configs would sign `api.example.com` here.
+    let decoy = SigningConfig::builder()
+        .custom_domain_in("other.example.com", "eu-west-1")
+        .build()
+        .unwrap();
+    let sigv4a = SigningConfig::builder()
+        .sigv4a("*")
+        .custom_domain("api.example.com")
+        .build()
+        .unwrap();
+    let scope_of = |config: &SigningConfig, uri: &str| {
+        let mut req = Request::get(uri).body(()).unwrap();
+        sign(config, &mut req, None).map(|_| auth_field(req.headers(), "Credential").to_owned())
+    };
+    for _ in 0..3 {
+        let custom = "https://api.example.com/x";
+        let east_scope = scope_of(&east, custom).unwrap();
+        assert!(east_scope.contains("/us-east-1/"), "{east_scope}");
+        let west_scope = scope_of(&west, custom).unwrap();
+        assert!(west_scope.contains("/eu-west-1/"), "{west_scope}");
+        let error = scope_of(&lattice_only, custom).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::HostNotAllowed);
+        scope_of(&east, custom).unwrap();
+        let error = scope_of(&decoy, custom).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::HostNotAllowed);
+        let v4a_scope = scope_of(&sigv4a, custom).unwrap();
+        assert!(
+            v4a_scope.ends_with("/vpc-lattice-svcs/aws4_request"),
+            "{v4a_scope}"
+        );
+
+        // The same config, one allowed host after another: each gets its own region.
+        let lattice = scope_of(&east, &format!("https://{ORDERS}/")).unwrap();
+        assert!(lattice.contains("/us-west-2/"), "{lattice}");
+        let other = ORDERS.replace("us-west-2", "ap-south-1");
+        let lattice = scope_of(&east, &format!("https://{other}/")).unwrap();
+        assert!(lattice.contains("/ap-south-1/"), "{lattice}");
+        // Uppercase is lowercased into a fresh string, so it is not memoized; still right.
+        let upper = ORDERS.to_ascii_uppercase();
+        let lattice = scope_of(&east, &format!("https://{upper}/")).unwrap();
+        assert!(lattice.contains("/us-west-2/"), "{lattice}");
+        // A memoized allowed host does not make a look-alike allowed.
+        let error = scope_of(&east, "https://api.example.com.evil.test/").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::HostNotAllowed);
+    }
+}
+
+/// A memo hit signs exactly what a fresh lookup signs.
+#[test]
+fn host_memo_hit_signs_like_a_miss() {
+    let config = default_config();
+    let other = SigningConfig::builder().build().unwrap();
+    let signed = |config: &SigningConfig, host_header: Option<&str>| {
+        let mut builder = Request::get(format!("https://{ORDERS}:443/a?b=c"));
+        if let Some(host) = host_header {
+            builder = builder.header("host", host);
+        }
+        let mut req = builder.body(()).unwrap();
+        sign(config, &mut req, Some("token")).unwrap();
+        req.headers()["authorization"].clone()
+    };
+    // `other` evicts `config`'s entry (one entry per thread), so the first call misses.
+    let miss = (signed(&other, None), signed(&config, None));
+    let hit = signed(&config, None);
+    assert_eq!(miss.1, hit);
+    assert_eq!(miss.0, hit);
+    // The same text from the Host header keeps its port: a different signature.
+    let with_port = signed(&config, Some(&format!("{ORDERS}:443")));
+    assert_ne!(with_port, hit);
+    assert_eq!(with_port, signed(&config, Some(&format!("{ORDERS}:443"))));
+}
