@@ -8,7 +8,8 @@
 #
 # Environment: DURATION (s, throughput/c=256 runs), LAT_SECS (s per fixed-rate latency
 # run), RATE (req/s for latency), STREAM_BYTES (upload/download size), TTFB_RUNS,
-# SIDECAR_THREADS (the sidecar's Tokio workers, via TOKIO_WORKER_THREADS; default: one per core).
+# SIDECAR_WORKERS (the sidecar's --workers, serving threads; default: one per core),
+# NGINX (path of nginx for the reference-proxy rows; default: nginx on PATH, skipped if none).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -135,7 +136,7 @@ SIDECAR_CMD=("$SIDECAR_BIN" --listen "127.0.0.1:$SC_PORT" --admin-listen "127.0.
 env -i PATH="$PATH" HOME="$WORK" AWS_ACCESS_KEY_ID=AKIDEXAMPLE \
   AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY \
   AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-west-2 RUST_LOG=warn \
-  ${SIDECAR_THREADS:+TOKIO_WORKER_THREADS=$SIDECAR_THREADS} \
+  ${SIDECAR_WORKERS:+LATTICE_SIDECAR_WORKERS=$SIDECAR_WORKERS} \
   "${SIDECAR_CMD[@]}" >"$WORK/sidecar.out" 2>"$WORK/sidecar.err" &
 SC_PID=$!
 PIDS+=("$SC_PID")
@@ -146,6 +147,54 @@ DIRECT_H2C="http://$UP_PLAIN"
 sleep 1
 IDLE_RSS_KB="$(rss_kb "$SC_PID")"
 log "upstream https=$UP_TLS http=$UP_PLAIN; sidecar $SC (pid $SC_PID), idle RSS $(mb "$IDLE_RSS_KB") MB"
+
+# --- reference proxy: nginx, forwarding the same way but without signing ---------------
+# What a mature event-loop proxy costs on this machine: plain HTTP/1.1 in, TLS (verified,
+# pooled keep-alive) out. Optional: `apt-get install -y nginx-light`.
+NGINX="${NGINX:-$(command -v nginx || true)}"
+NGX=""
+if [[ -n "$NGINX" && -x "$NGINX" ]]; then
+  NGX_PORT="$(free_port)"
+  mkdir -p "$WORK/nginx"
+  cat >"$WORK/nginx/nginx.conf" <<NGINXCONF
+daemon off;
+worker_processes $(nproc);
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  upstream bench { server $UP_TLS; keepalive 128; keepalive_requests 100000000; }
+  server {
+    listen 127.0.0.1:$NGX_PORT;
+    keepalive_requests 100000000;
+    location / {
+      proxy_pass https://bench;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $HOST;
+      proxy_ssl_server_name on;
+      proxy_ssl_name $HOST;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate $WORK/ca.pem;
+      proxy_ssl_session_reuse on;
+    }
+  }
+}
+NGINXCONF
+  "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" >"$WORK/nginx.out" 2>&1 &
+  PIDS+=("$!")
+  wait_for "nginx" 20 curl -fsS -o /dev/null "http://127.0.0.1:$NGX_PORT/"
+  NGX="http://127.0.0.1:$NGX_PORT"
+  log "reference proxy: nginx at $NGX"
+else
+  log "nginx not found: skipping the reference-proxy rows (apt-get install -y nginx-light)"
+fi
 
 # Sanity: both paths answer 200 with the 1 KiB body (a 4xx/5xx would make the numbers lies).
 for url in "$DIRECT/" "$SC/"; do
@@ -199,6 +248,12 @@ u1="$(cpu_ticks "$UPSTREAM_PID")"
 read -r H1_SIDECAR H1_SIDECAR_N <<<"$RESULT"
 H1_CPU="$(per100k $((t1 - t0)) "$H1_SIDECAR_N")"
 H1_UP_CPU_SIDECAR="$(per100k $((u1 - u0)) "$H1_SIDECAR_N")"
+H1_NGINX="-"
+if [[ -n "$NGX" ]]; then
+  log "throughput: HTTP/1.1 c=$CONNS ${DURATION}s through nginx (reference, no signing)"
+  wrk_run "$NGX/" "$CONNS"
+  read -r H1_NGINX _ <<<"$RESULT"
+fi
 
 # h2: 8 connections x 8 streams = 64 concurrent requests.
 log "throughput: h2 64 streams ${DURATION}s direct (TLS, ALPN h2)"
@@ -238,6 +293,11 @@ lat_run h1-direct "$DIRECT/" --h1
 read -r L1D_P50 L1D_P99 L1D_N <<<"$RESULT"
 lat_run h1-sidecar "$SC/" --h1
 read -r L1S_P50 L1S_P99 L1S_N <<<"$RESULT"
+L1N_P50="-" L1N_P99="-"
+if [[ -n "$NGX" ]]; then
+  lat_run h1-nginx "$NGX/" --h1
+  read -r L1N_P50 L1N_P99 _ <<<"$RESULT"
+fi
 lat_run h2-direct "$DIRECT/"
 read -r L2D_P50 L2D_P99 L2D_N <<<"$RESULT"
 lat_run h2-sidecar "$SC/"
@@ -324,7 +384,7 @@ cat <<EOF
 ## Sidecar benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 Machine: nproc $MACHINE_NPROC, kernel $MACHINE_KERNEL, $MACHINE_CPU, load average at start $MACHINE_LOAD
-Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); sidecar workers: ${SIDECAR_THREADS:-one per core}, logging RUST_LOG=warn (no access log)
+Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); sidecar workers: ${SIDECAR_WORKERS:-one per core}, logging RUST_LOG=warn (no access log)
 Settings: DURATION=${DURATION}s, latency ${RATE} req/s x ${LAT_SECS}s, streams ${STREAM_BYTES} B, TTFB median of $TTFB_RUNS
 
 | measure | direct | sidecar | sidecar/direct or added |
@@ -342,6 +402,8 @@ Settings: DURATION=${DURATION}s, latency ${RATE} req/s x ${LAT_SECS}s, streams $
 | sidecar peak RSS MB at c=$CONNS_HIGH (req/s) | | $(mb "$HIGH_HWM") ($H1_256) | |
 | sidecar CPU s per 100k requests, HTTP/1.1 / h2c | | $H1_CPU / $H2_CPU | |
 | upstream CPU s per 100k requests, HTTP/1.1 run | $H1_UP_CPU_DIRECT | $H1_UP_CPU_SIDECAR | |
+| reference: nginx (same forward, no signing), HTTP/1.1 req/s c=$CONNS | $H1_DIRECT | $H1_NGINX | $( [[ -n "$NGX" ]] && ratio "$H1_NGINX" "$H1_DIRECT" || echo -) |
+| reference: nginx, HTTP/1.1 p50 / p99 µs at $RATE req/s | $L1D_P50 / $L1D_P99 | $L1N_P50 / $L1N_P99 | $( [[ -n "$NGX" ]] && echo "+$((L1N_P50 - L1D_P50)) / +$((L1N_P99 - L1D_P99)) µs" || echo -) |
 
 | bar | value | result |
 |---|---|---|
@@ -361,4 +423,5 @@ Commands (ports vary per run):
 - TTFB: curl -w '%{time_starttransfer} %{time_appconnect}' {https://$HOST:${UP_TLS##*:}/stream?secs=3 --cacert CA, $SC/stream?secs=3}
 - streams: curl -H 'Expect:' {-o F URL/download?bytes=$STREAM_BYTES, -T - URL/upload < head -c $STREAM_BYTES /dev/zero}; VmHWM after echo 5 > /proc/PID/clear_refs
 - c=$CONNS_HIGH: wrk -t2 -c$CONNS_HIGH -d${DURATION}s $SC/
+- reference: ${NGINX:-nginx} $( [[ -n "$NGX" ]] && "$NGINX" -v 2>&1 | sed 's/.*: //') with worker_processes $(nproc), an upstream keep-alive pool, proxy_ssl_verify on; wrk and h2load as above against $NGX/
 EOF

@@ -197,6 +197,16 @@ pub struct Args {
     )]
     pub shutdown_grace: String,
 
+    /// Threads that serve connections, each with its own upstream connection pool; a
+    /// connection (and every request on it) stays on one thread. `0`: one per CPU.
+    #[arg(
+        long,
+        env = "LATTICE_SIDECAR_WORKERS",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    pub workers: u16,
+
     /// Log format: `text` or `json`.
     #[arg(
         long,
@@ -337,6 +347,8 @@ pub struct AssumeRole {
 pub struct ServerConfig {
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Connection-serving threads, at least 1 (`--workers 0` resolved to the CPU count).
+    pub workers: usize,
     pub allow_non_loopback: bool,
 }
 
@@ -587,6 +599,10 @@ impl Config {
                 server: ServerConfig {
                     header_read_timeout,
                     shutdown_grace,
+                    workers: match args.workers {
+                        0 => std::thread::available_parallelism().map_or(1, usize::from),
+                        n => usize::from(n),
+                    },
                     allow_non_loopback,
                 },
                 log: LogConfig {

@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use hyper_util::server::graceful::GracefulShutdown;
 use lattice_client::CredentialsCache;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -36,6 +35,7 @@ pub mod metrics;
 mod proxy;
 pub mod signing;
 pub mod upstream;
+mod workers;
 
 pub use crate::config::{Args, Config, ConfigError, EX_USAGE};
 
@@ -62,6 +62,8 @@ pub enum RunError {
     },
     #[error("cannot set up the upstream client: {0}")]
     Client(BoxError),
+    #[error("cannot start the worker threads: {0}")]
+    Workers(std::io::Error),
 }
 
 /// Install the global tracing subscriber: `--log`, else `RUST_LOG`, else `info`.
@@ -102,9 +104,8 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
     let credentials = signing::credentials(&config.signing.credentials).await;
     let signer = signing::signer(&config.signing, credentials.clone());
     let metrics = metrics::Metrics::new(credentials.clone());
-    let clients = upstream::Clients::new(&config.upstream).map_err(RunError::Client)?;
-    let negotiated = signing::stack(&signer, clients.negotiated);
-    let h2c = signing::stack(&signer, clients.h2c);
+    // Checked here once, so a bad upstream setting fails startup with one message.
+    upstream::Clients::new(&config.upstream).map_err(RunError::Client)?;
     let refresher = tokio::spawn(keep_credentials_fresh(credentials.clone()));
 
     let serving = Arc::new(AtomicBool::new(false));
@@ -125,51 +126,60 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
         .await;
     });
 
-    let graceful = GracefulShutdown::new();
-    let draining = Arc::new(AtomicBool::new(false));
-    {
-        let loops = proxies.into_iter().map(|(tcp, route)| {
-            let label = match &route {
-                Route::FromRequest => local_label(&tcp),
-                Route::Fixed(target) => format!("{} -> {target}", local_label(&tcp)),
-            };
+    let grace = config.server.shutdown_grace;
+    let shared = workers::Shared {
+        builder,
+        metrics: metrics.clone(),
+        draining: Arc::new(AtomicBool::new(false)),
+        settle: DRAIN_SETTLE.min(grace / 2),
+    };
+    let labels: Vec<String> = proxies
+        .iter()
+        .map(|(tcp, route)| match route {
+            Route::FromRequest => local_label(tcp),
+            Route::Fixed(target) => format!("{} -> {target}", local_label(tcp)),
+        })
+        .collect();
+    // Each worker gets its own upstream clients, hence its own connection pools.
+    let services = || {
+        let clients = upstream::Clients::new(&config.upstream).map_err(RunError::Client)?;
+        let negotiated = signing::stack(&signer, clients.negotiated);
+        let h2c = signing::stack(&signer, clients.h2c);
+        let services = proxies.iter().zip(&labels).map(|((_, route), label)| {
             let proxy = proxy::Proxy::new(
-                route,
+                route.clone(),
                 &config.upstream,
                 signer.clone(),
                 negotiated.clone(),
                 h2c.clone(),
                 metrics.clone(),
             );
-            let draining = draining.clone();
-            let handler = move |request: http::Request<hyper::body::Incoming>| {
-                let http1 = request.version() < http::Version::HTTP_2;
-                let response = proxy.clone().handle(request);
-                let draining = draining.clone();
-                async move {
-                    let Ok(mut response) = response.await;
-                    if http1 && draining.load(Ordering::Acquire) {
-                        // hyper closes the connection after this response.
-                        response.headers_mut().insert(
-                            http::header::CONNECTION,
-                            http::HeaderValue::from_static("close"),
-                        );
-                    }
-                    Ok::<_, std::convert::Infallible>(response)
-                }
-            };
-            listener::serve(
-                tcp,
-                label,
-                &builder,
-                Some(&graceful),
-                metrics.clone(),
-                handler,
-            )
+            workers::ListenerService {
+                label: label.clone(),
+                proxy,
+            }
         });
+        Ok(services.collect())
+    };
+    let workers = workers::Workers::start(config.server.workers, services, &shared)?;
+    {
+        let loops =
+            proxies
+                .into_iter()
+                .zip(&labels)
+                .enumerate()
+                .map(|(index, ((tcp, _), label))| {
+                    let workers = &workers;
+                    listener::accept(tcp, label, move |stream, peer| {
+                        workers.dispatch(index, stream, peer)
+                    })
+                });
         let accepting = pin!(join_all(loops));
         serving.store(true, Ordering::Release);
-        tracing::info!("lattice-sidecar ready to serve");
+        tracing::info!(
+            workers = config.server.workers,
+            "lattice-sidecar ready to serve"
+        );
         tokio::select! {
             _ = accepting => {}
             _ = signals.recv() => {}
@@ -177,24 +187,14 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
         // Dropping the accept loops closes the listeners: new connections are refused.
     }
     serving.store(false, Ordering::Release);
-    draining.store(true, Ordering::Release);
+    shared.draining.store(true, Ordering::Release);
 
-    let grace = config.server.shutdown_grace;
     tracing::info!(
-        open_connections = graceful.count(),
         grace_ms = grace.as_millis() as u64,
         "shutting down: draining in-flight requests"
     );
-    let drain = async move {
-        let settled = tokio::time::Instant::now() + DRAIN_SETTLE.min(grace / 2);
-        while graceful.count() > 0 && tokio::time::Instant::now() < settled {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        // Closes idle connections, finishes in-flight requests, sends HTTP/2 GOAWAY.
-        graceful.shutdown().await;
-    };
     tokio::select! {
-        drained = tokio::time::timeout(grace, drain) => match drained {
+        drained = tokio::time::timeout(grace, workers.drain()) => match drained {
             Ok(()) => tracing::info!("drained; exiting"),
             Err(_) => tracing::warn!("shutdown grace period elapsed with requests still in flight; exiting"),
         },

@@ -16,7 +16,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::ServerConfig;
 use crate::errors::BoxError;
@@ -58,8 +58,8 @@ pub(crate) async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Accept connections until the future is dropped (which closes the listener, so new
-/// connections are refused). Connections already accepted keep running in their own
-/// tasks, watched by `graceful`.
+/// connections are refused) and serve each on this runtime. Connections already accepted
+/// keep running in their own tasks, watched by `graceful`.
 pub(crate) async fn serve<H, F, B>(
     listener: TcpListener,
     label: String,
@@ -74,46 +74,89 @@ pub(crate) async fn serve<H, F, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    accept(listener, &label, |stream, peer| {
+        let connection = Connection {
+            stream,
+            peer,
+            label: label.clone(),
+        };
+        serve_connection(connection, builder, graceful, &metrics, handler.clone());
+    })
+    .await;
+}
+
+/// An accepted client connection.
+pub(crate) struct Connection {
+    pub(crate) stream: TcpStream,
+    pub(crate) peer: SocketAddr,
+    /// The listener's label, for logs and metrics.
+    pub(crate) label: String,
+}
+
+/// Accept connections and hand each to `on_accept`, until the future is dropped.
+pub(crate) async fn accept(
+    listener: TcpListener,
+    label: &str,
+    mut on_accept: impl FnMut(TcpStream, SocketAddr),
+) {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
+        match listener.accept().await {
+            Ok((stream, peer)) => on_accept(stream, peer),
             Err(error) => {
                 tracing::warn!(listener = %label, %error, "accept failed");
                 tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                continue;
             }
-        };
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
         }
-        let guard = metrics.connection_opened(&label);
-        let flag = FramingFlag::default();
-        let stream = FramingWatch::new(stream, flag.clone());
-        let handler = handler.clone();
-        // HTTP/1.1 serves a connection's requests one at a time, in arrival order, so this
-        // count matches the watcher's count of request heads.
-        let requests = AtomicUsize::new(0);
-        let service = service_fn(move |mut request: Request<Incoming>| {
-            let index = requests.fetch_add(1, Ordering::Relaxed);
-            if request.version() != http::Version::HTTP_2 && flag.refuses(index) {
-                request.extensions_mut().insert(AmbiguousFraming);
-            }
-            handler(request)
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let label = label.clone();
-        match graceful {
-            Some(graceful) => tokio::spawn(run_connection(
-                graceful.watch(connection),
-                label,
-                peer,
-                guard,
-            )),
-            None => tokio::spawn(run_connection(connection, label, peer, guard)),
-        };
     }
+}
+
+/// Serve one connection in a task on the current runtime, watched by `graceful`.
+pub(crate) fn serve_connection<H, F, B>(
+    connection: Connection,
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: Option<&GracefulShutdown>,
+    metrics: &Metrics,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let Connection {
+        stream,
+        peer,
+        label,
+    } = connection;
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
+    let guard = metrics.connection_opened(&label);
+    let flag = FramingFlag::default();
+    let stream = FramingWatch::new(stream, flag.clone());
+    // HTTP/1.1 serves a connection's requests one at a time, in arrival order, so this
+    // count matches the watcher's count of request heads.
+    let requests = AtomicUsize::new(0);
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        let index = requests.fetch_add(1, Ordering::Relaxed);
+        if request.version() != http::Version::HTTP_2 && flag.refuses(index) {
+            request.extensions_mut().insert(AmbiguousFraming);
+        }
+        handler(request)
+    });
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .into_owned();
+    match graceful {
+        Some(graceful) => tokio::spawn(run_connection(
+            graceful.watch(connection),
+            label,
+            peer,
+            guard,
+        )),
+        None => tokio::spawn(run_connection(connection, label, peer, guard)),
+    };
 }
 
 async fn run_connection<C, E>(

@@ -28,7 +28,9 @@ fn main() -> ExitCode {
     };
     lattice_sidecar::init_tracing(&config.log, std::env::var("RUST_LOG").ok());
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // Accept loops, admin, signals and credential refreshes; connections are served on
+    // the worker threads (`--workers`), each with a runtime of its own.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

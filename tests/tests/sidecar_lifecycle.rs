@@ -143,3 +143,71 @@ async fn lattice_403_passes_through_with_a_diagnosis() -> Result<(), BoxError> {
     assert!(diagnosis.contains("clock skew"), "{diagnosis}");
     Ok(())
 }
+
+/// `--workers N`: N serving threads, connections dealt out in turn, and each thread keeps
+/// its own upstream pool, so a request never waits on another thread's connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_worker_thread_serves_connections_with_its_own_upstream_pool() -> Result<(), BoxError>
+{
+    const WORKERS: usize = 3;
+    let emulator = Emulator::builder().start().await?;
+    let sidecar = Sidecar::builder()
+        .emulator(&emulator)
+        .args(["--workers", &WORKERS.to_string()])
+        .spawn()?;
+
+    // A new thread takes its name once it first runs, which may be just after readiness.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let workers = loop {
+        let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", sidecar.pid()))?
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .collect();
+        let workers = threads
+            .iter()
+            .filter(|name| name.starts_with("lattice-worker"));
+        if workers.count() == WORKERS || Instant::now() > deadline {
+            break threads;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let count = workers
+        .iter()
+        .filter(|name| name.starts_with("lattice-worker"));
+    assert_eq!(count.count(), WORKERS, "worker threads: {workers:?}");
+
+    // One connection each (`Connection: close`), dealt out round-robin: two per worker.
+    for _ in 0..2 * WORKERS {
+        let response = sidecar.get(ORDERS_HOST, "/")?;
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+    // Each worker opened one h2 connection to the emulator and reused it for its second
+    // client; one shared pool would show 1, a pool per connection 6.
+    let upstream_port = emulator.https_addr().port();
+    assert_eq!(established_to(upstream_port)?, WORKERS);
+    Ok(())
+}
+
+/// Established TCP connections (in this network namespace) whose remote port is `port`.
+fn established_to(port: u16) -> Result<usize, BoxError> {
+    const ESTABLISHED: &str = "01";
+    let mut count = 0;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        // `sl local_address rem_address st ...`, addresses as HEXIP:HEXPORT.
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(remote), Some(state)) = (fields.get(2), fields.get(3)) else {
+                continue;
+            };
+            let remote_port = remote
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if remote_port == Some(port) && *state == ESTABLISHED {
+                count += 1;
+            }
+        }
+    }
+    Ok(count)
+}

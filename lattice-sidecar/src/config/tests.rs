@@ -36,6 +36,21 @@ fn defaults_are_loopback_and_route_from_the_request() {
 }
 
 #[test]
+fn workers_default_to_one_per_cpu() {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let config = Config::from_args(args(&[])).unwrap();
+    assert_eq!(config.server.workers, cpus);
+    let config = Config::from_args(args(&["--workers", "0"])).unwrap();
+    assert_eq!(config.server.workers, cpus);
+    let config = Config::from_args(args(&["--workers", "3"])).unwrap();
+    assert_eq!(config.server.workers, 3);
+    for bad in ["-1", "two", "70000"] {
+        let argv = ["lattice-sidecar", "--workers", bad];
+        assert!(Args::try_parse_from(argv).is_err(), "--workers {bad}");
+    }
+}
+
+#[test]
 fn a_zero_request_timeout_means_none() {
     let config = Config::from_args(args(&["--request-timeout", "0"])).unwrap();
     assert_eq!(config.upstream.request_timeout, None);
