@@ -45,6 +45,49 @@ pub const SIGNER_OWNED_HEADERS: [&str; 5] = [
     "x-amz-region-set",
 ];
 
+/// Signed headers kept on the stack while signing; requests with more spill to the heap.
+const INLINE_HEADERS: usize = 16;
+
+/// The `(name, value)` pairs to sign: on the stack for the usual handful of headers, which
+/// saves an allocation per signature.
+struct SignableHeaders<'a> {
+    inline: [(&'a str, &'a str); INLINE_HEADERS],
+    len: usize,
+    spilled: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> SignableHeaders<'a> {
+    fn new() -> Self {
+        Self {
+            inline: [("", ""); INLINE_HEADERS],
+            len: 0,
+            spilled: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, pair: (&'a str, &'a str)) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) if self.spilled.is_empty() => {
+                *slot = pair;
+                self.len += 1;
+            }
+            _ => {
+                if self.spilled.is_empty() {
+                    self.spilled.extend_from_slice(&self.inline[..self.len]);
+                }
+                self.spilled.push(pair);
+            }
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [(&'a str, &'a str)] {
+        match self.spilled.is_empty() {
+            true => &mut self.inline[..self.len],
+            false => &mut self.spilled,
+        }
+    }
+}
+
 /// Headers that are never signed by default: hop-by-hop headers and headers that proxies,
 /// tracers and HTTP stacks commonly add or rewrite after signing. A name ending in `*`
 /// matches by prefix.
@@ -216,9 +259,9 @@ impl SigningConfig {
                 return Ok(Signed::PassedThrough);
             };
 
-            let mut signable_headers = Vec::with_capacity(headers.len() + 1);
+            let mut signable = SignableHeaders::new();
             if !headers.contains_key(HOST) {
-                signable_headers.push(("host", host.as_ref()));
+                signable.push(("host", host.as_ref()));
             }
             for (name, value) in headers.iter() {
                 if self.is_unsigned(name) {
@@ -227,8 +270,9 @@ impl SigningConfig {
                 let value = value
                     .to_str()
                     .map_err(|_| Error::invalid_header_value(name))?;
-                signable_headers.push((name.as_str(), value));
+                signable.push((name.as_str(), value));
             }
+            let signable_headers = signable.as_mut_slice();
             // The fast path covers origin-form paths in years 1970..=9999; anything else
             // (`*`, authority-form, odd clocks) goes through aws-sigv4 as before.
             let timestamp = uri
@@ -243,7 +287,7 @@ impl SigningConfig {
                         path: uri.path(),
                         query: uri.query(),
                         double_encode_path: self.inner.path_encoding == PathEncoding::Double,
-                        headers: &mut signable_headers,
+                        headers: signable_headers,
                     };
                     let fast_scope = match &scope {
                         Scope::Region(region) => fast::Scope::Region(region),
@@ -263,7 +307,7 @@ impl SigningConfig {
                     reference_headers = self.sign_with_aws_sigv4(
                         method,
                         uri,
-                        signable_headers,
+                        signable_headers.to_vec(),
                         credentials,
                         &scope,
                         time,
@@ -272,6 +316,8 @@ impl SigningConfig {
             }
             tracing::trace!(%host, ?scope, "signed request");
         }
+        // One growth of the map instead of one per header.
+        headers.reserve(fast::SIGNER_OWNED.len());
         let new_headers = fast_headers
             .into_iter()
             .flat_map(fast::SignedHeaders::into_headers);

@@ -542,3 +542,34 @@ fn host_memo_hit_signs_like_a_miss() {
     assert_ne!(with_port, hit);
     assert_eq!(with_port, signed(&config, Some(&format!("{ORDERS}:443"))));
 }
+
+/// Up to 16 signed headers sit on the stack while signing; more spill to the heap. Both
+/// sides of the boundary sign every header, and insertion order never matters.
+#[test]
+fn requests_with_many_headers_sign_every_one() {
+    let config = default_config();
+    for extra in [14, 15, 16, 40] {
+        let names: Vec<String> = (0..extra).map(|i| format!("x-extra-{i:02}")).collect();
+        let signed = |order: &mut dyn Iterator<Item = &String>| {
+            let mut builder = Request::get(format!("https://{ORDERS}/many"));
+            for name in order {
+                builder = builder.header(name.as_str(), format!("value {name}"));
+            }
+            let mut req = builder.body(()).unwrap();
+            sign(&config, &mut req, None).unwrap();
+            req
+        };
+        let forward = signed(&mut names.iter());
+        let backward = signed(&mut names.iter().rev());
+        let listed = signed_headers(forward.headers());
+        // host + the extras + x-amz-content-sha256 + x-amz-date.
+        assert_eq!(listed.len(), extra + 3, "{listed:?}");
+        for name in &names {
+            assert!(listed.contains(&name.as_str()), "{name} not signed");
+        }
+        assert_eq!(
+            forward.headers()["authorization"],
+            backward.headers()["authorization"]
+        );
+    }
+}
