@@ -119,7 +119,6 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
             admin_tcp,
             "admin".to_owned(),
             &admin_builder,
-            None,
             admin_metrics,
             handler,
         )

@@ -58,13 +58,12 @@ pub(crate) async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Accept connections until the future is dropped (which closes the listener, so new
-/// connections are refused) and serve each on this runtime. Connections already accepted
-/// keep running in their own tasks, watched by `graceful`.
+/// connections are refused) and serve each on this runtime, without draining (the admin
+/// listener; proxied connections go through `workers`).
 pub(crate) async fn serve<H, F, B>(
     listener: TcpListener,
     label: String,
     builder: &auto::Builder<TokioExecutor>,
-    graceful: Option<&GracefulShutdown>,
     metrics: Metrics,
     handler: H,
 ) where
@@ -80,7 +79,7 @@ pub(crate) async fn serve<H, F, B>(
             peer,
             label: label.clone(),
         };
-        serve_connection(connection, builder, graceful, &metrics, handler.clone());
+        serve_connection(connection, builder, None, &metrics, handler.clone());
     })
     .await;
 }
