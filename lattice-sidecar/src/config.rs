@@ -21,6 +21,9 @@ use serde::Deserialize;
 /// `EX_USAGE` from sysexits.h: the exit code for a bad configuration.
 pub const EX_USAGE: u8 = 64;
 
+/// More serving threads than this is a typo, not a tuning choice.
+const MAX_WORKERS: usize = 1024;
+
 /// The command line. Every flag can also be set through the environment variable shown
 /// in `--help`; list-valued variables take comma-separated values.
 #[derive(Debug, Clone, Parser)]
@@ -198,7 +201,8 @@ pub struct Args {
     pub shutdown_grace: String,
 
     /// Threads that serve connections, each with its own upstream connection pool; a
-    /// connection (and every request on it) stays on one thread. `0`: one per CPU.
+    /// connection (and every request on it) stays on one thread. `0`: one per CPU; at most
+    /// 1024.
     #[arg(
         long,
         env = "LATTICE_SIDECAR_WORKERS",
@@ -511,6 +515,16 @@ impl Config {
             &args.shutdown_grace,
             true,
         ));
+        let workers = match usize::from(args.workers) {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n if n > MAX_WORKERS => {
+                problems.push(format!(
+                    "--workers {n}: at most {MAX_WORKERS} (0 means one per CPU, usually right)"
+                ));
+                n
+            }
+            n => n,
+        };
 
         let assume_role = match (&args.role_arn, &args.role_session_name, &args.external_id) {
             (Some(arn), session_name, external_id) => {
@@ -599,10 +613,7 @@ impl Config {
                 server: ServerConfig {
                     header_read_timeout,
                     shutdown_grace,
-                    workers: match args.workers {
-                        0 => std::thread::available_parallelism().map_or(1, usize::from),
-                        n => usize::from(n),
-                    },
+                    workers,
                     allow_non_loopback,
                 },
                 log: LogConfig {

@@ -44,6 +44,10 @@ fn workers_default_to_one_per_cpu() {
     assert_eq!(config.server.workers, cpus);
     let config = Config::from_args(args(&["--workers", "3"])).unwrap();
     assert_eq!(config.server.workers, 3);
+    assert_eq!(
+        problems(&["--workers", "5000"]),
+        ["--workers 5000: at most 1024 (0 means one per CPU, usually right)"]
+    );
     for bad in ["-1", "two", "70000"] {
         let argv = ["lattice-sidecar", "--workers", bad];
         assert!(Args::try_parse_from(argv).is_err(), "--workers {bad}");
