@@ -104,30 +104,10 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
     let credentials = signing::credentials(&config.signing.credentials).await;
     let signer = signing::signer(&config.signing, credentials.clone());
     let metrics = metrics::Metrics::new(credentials.clone());
-    // Checked here once, so a bad upstream setting fails startup with one message.
-    upstream::Clients::new(&config.upstream).map_err(RunError::Client)?;
-    let refresher = tokio::spawn(keep_credentials_fresh(credentials.clone()));
-
-    let serving = Arc::new(AtomicBool::new(false));
-    let builder = listener::server_builder(&config.server);
-    let admin = admin::Admin::new(serving.clone(), credentials.clone(), metrics.clone());
-    let admin_builder = builder.clone();
-    let admin_metrics = metrics.clone();
-    let admin_task = tokio::spawn(async move {
-        let handler = move |request| admin.clone().handle(request);
-        listener::serve(
-            admin_tcp,
-            "admin".to_owned(),
-            &admin_builder,
-            admin_metrics,
-            handler,
-        )
-        .await;
-    });
-
     let grace = config.server.shutdown_grace;
+    let builder = listener::server_builder(&config.server);
     let shared = workers::Shared {
-        builder,
+        builder: builder.clone(),
         metrics: metrics.clone(),
         draining: Arc::new(AtomicBool::new(false)),
         settle: DRAIN_SETTLE.min(grace / 2),
@@ -160,7 +140,26 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
         });
         Ok(services.collect())
     };
+    // Before anything is spawned, so a bad upstream setting fails startup cleanly.
     let workers = workers::Workers::start(config.server.workers, services, &shared)?;
+    let refresher = tokio::spawn(keep_credentials_fresh(credentials.clone()));
+
+    let serving = Arc::new(AtomicBool::new(false));
+    let admin = admin::Admin::new(serving.clone(), credentials.clone(), metrics.clone());
+    let admin_builder = builder;
+    let admin_metrics = metrics.clone();
+    let admin_task = tokio::spawn(async move {
+        let handler = move |request| admin.clone().handle(request);
+        listener::serve(
+            admin_tcp,
+            "admin".to_owned(),
+            &admin_builder,
+            admin_metrics,
+            handler,
+        )
+        .await;
+    });
+
     {
         let loops =
             proxies
