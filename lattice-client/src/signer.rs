@@ -22,6 +22,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use http::header::{AUTHORIZATION, HOST};
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use smallvec::SmallVec;
 
 use crate::clock::{SharedClock, SigningClock};
 use crate::credentials::CredentialsCache;
@@ -45,48 +46,9 @@ pub const SIGNER_OWNED_HEADERS: [&str; 5] = [
     "x-amz-region-set",
 ];
 
-/// Signed headers kept on the stack while signing; requests with more spill to the heap.
-const INLINE_HEADERS: usize = 16;
-
-/// The `(name, value)` pairs to sign: on the stack for the usual handful of headers, which
-/// saves an allocation per signature.
-struct SignableHeaders<'a> {
-    inline: [(&'a str, &'a str); INLINE_HEADERS],
-    len: usize,
-    spilled: Vec<(&'a str, &'a str)>,
-}
-
-impl<'a> SignableHeaders<'a> {
-    fn new() -> Self {
-        Self {
-            inline: [("", ""); INLINE_HEADERS],
-            len: 0,
-            spilled: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, pair: (&'a str, &'a str)) {
-        match self.inline.get_mut(self.len) {
-            Some(slot) if self.spilled.is_empty() => {
-                *slot = pair;
-                self.len += 1;
-            }
-            _ => {
-                if self.spilled.is_empty() {
-                    self.spilled.extend_from_slice(&self.inline[..self.len]);
-                }
-                self.spilled.push(pair);
-            }
-        }
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [(&'a str, &'a str)] {
-        match self.spilled.is_empty() {
-            true => &mut self.inline[..self.len],
-            false => &mut self.spilled,
-        }
-    }
-}
+/// The `(name, value)` pairs to sign, on the stack for up to this many headers (which
+/// saves an allocation per signature); requests with more spill to the heap.
+type SignableHeaders<'a> = SmallVec<[(&'a str, &'a str); 16]>;
 
 /// Headers that are never signed by default: hop-by-hop headers and headers that proxies,
 /// tracers and HTTP stacks commonly add or rewrite after signing. A name ending in `*`
@@ -173,7 +135,8 @@ struct ConfigInner {
     region: Option<String>,
     custom_domains: Vec<(DomainPattern, Option<String>)>,
     unknown_hosts: UnknownHosts,
-    unsigned_exact: Vec<String>,
+    /// Parsed once: comparing `HeaderName`s is mostly comparing an enum tag.
+    unsigned_exact: Vec<HeaderName>,
     unsigned_prefixes: Vec<String>,
     path_encoding: PathEncoding,
     signing_name: String,
@@ -189,6 +152,15 @@ pub struct SigningConfigBuilder {
     unsigned_headers: Vec<String>,
     path_encoding: PathEncoding,
     signing_name: String,
+}
+
+/// The host a request is signed for, and whether it came from a `Host` header (else from
+/// the URI, and the canonical request needs it added).
+struct HostScope<'a> {
+    host: &'a str,
+    /// `None`: not allowed, passed through unsigned.
+    scope: Option<Scope<'a>>,
+    from_host_header: bool,
 }
 
 /// Where a request goes, once its host is checked.
@@ -253,15 +225,19 @@ impl SigningConfig {
         let mut fast_headers = None;
         let mut reference_headers = Vec::new();
         {
-            let (host, scope) = self.host_and_scope(uri, headers)?;
+            let HostScope {
+                host,
+                scope,
+                from_host_header,
+            } = self.host_and_scope(uri, headers)?;
             let Some(scope) = scope else {
                 tracing::debug!(%host, "host not allowed; passing request through unsigned");
                 return Ok(Signed::PassedThrough);
             };
 
             let mut signable = SignableHeaders::new();
-            if !headers.contains_key(HOST) {
-                signable.push(("host", host.as_ref()));
+            if !from_host_header {
+                signable.push(("host", host));
             }
             for (name, value) in headers.iter() {
                 if self.is_unsigned(name) {
@@ -316,12 +292,12 @@ impl SigningConfig {
             }
             tracing::trace!(%host, ?scope, "signed request");
         }
-        // One growth of the map instead of one per header.
-        headers.reserve(fast::SIGNER_OWNED.len());
-        let new_headers = fast_headers
-            .into_iter()
-            .flat_map(fast::SignedHeaders::into_headers);
-        for (name, value) in new_headers.chain(reference_headers) {
+        if let Some(signed) = fast_headers {
+            // One growth of the map, to the exact size, instead of one per header.
+            headers.reserve(signed.len());
+            signed.insert_into(headers);
+        }
+        for (name, value) in reference_headers {
             headers.insert(name, value);
         }
         Ok(Signed::Signed)
@@ -406,13 +382,12 @@ impl SigningConfig {
     }
 
     fn is_unsigned(&self, name: &HeaderName) -> bool {
-        let name = name.as_str();
-        self.inner.unsigned_exact.iter().any(|h| h == name)
+        self.inner.unsigned_exact.contains(name)
             || self
                 .inner
                 .unsigned_prefixes
                 .iter()
-                .any(|p| name.starts_with(p.as_str()))
+                .any(|p| name.as_str().starts_with(p.as_str()))
     }
 
     /// The host to sign and where it is signed for; the scope is `None` when the host is
@@ -421,13 +396,18 @@ impl SigningConfig {
         &'a self,
         uri: &'a Uri,
         headers: &'a HeaderMap,
-    ) -> Result<(Cow<'a, str>, Option<Scope<'a>>), Error> {
+    ) -> Result<HostScope<'a>, Error> {
         let (origin, source) = host_source(uri, headers)?;
+        let from_host_header = origin == Origin::HostHeader;
         let id = self.inner.id;
-        if let Some(hit) = host_memo::lookup(id, origin, source)
+        if let Some((host, scope)) = host_memo::lookup(id, origin, source)
             .and_then(|resolved| self.scope_from_memo(source, resolved))
         {
-            return Ok(hit);
+            return Ok(HostScope {
+                host,
+                scope: Some(scope),
+                from_host_header,
+            });
         }
         let host = host_in_source(origin, source, uri);
         let scope = self.scope_for(host)?;
@@ -437,7 +417,11 @@ impl SigningConfig {
         {
             host_memo::remember(id, origin, source, resolved);
         }
-        Ok((Cow::Borrowed(host), scope))
+        Ok(HostScope {
+            host,
+            scope,
+            from_host_header,
+        })
     }
 
     /// How to find `scope` again from `source` alone, if it can be (a region made lowercase
@@ -468,7 +452,7 @@ impl SigningConfig {
         &'a self,
         source: &'a str,
         resolved: Resolved,
-    ) -> Option<(Cow<'a, str>, Option<Scope<'a>>)> {
+    ) -> Option<(&'a str, Scope<'a>)> {
         let host = source.get(resolved.host)?;
         let scope = match (&self.inner.algorithm, resolved.region) {
             (Algorithm::SigV4a { region_set }, RegionAt::RegionSet) => Scope::RegionSet(region_set),
@@ -482,7 +466,7 @@ impl SigningConfig {
             }
             _ => return None,
         };
-        Some((Cow::Borrowed(host), Some(scope)))
+        Some((host, scope))
     }
 
     /// `Ok(None)`: not allowed but pass-through is configured.
@@ -743,9 +727,10 @@ impl SigningConfigBuilder {
                 ));
             } else if let Some(prefix) = header.strip_suffix('*') {
                 unsigned_prefixes.push(prefix.to_owned());
-            } else {
-                unsigned_exact.push(header);
+            } else if let Ok(name) = HeaderName::from_bytes(header.as_bytes()) {
+                unsigned_exact.push(name);
             }
+            // A name that does not parse can never be on a request: nothing to skip.
         }
         if !problems.is_empty() {
             return Err(BuildError::new(problems));
@@ -912,7 +897,7 @@ impl Signer {
 
     /// Whether signing this request needs credentials (false when it will pass through).
     fn needs_credentials(&self, uri: &Uri, headers: &HeaderMap) -> Result<bool, Error> {
-        Ok(self.config.host_and_scope(uri, headers)?.1.is_some())
+        Ok(self.config.host_and_scope(uri, headers)?.scope.is_some())
     }
 
     /// Sign the pieces of a request with the given credentials (or pass it through).

@@ -336,11 +336,21 @@ fn write_normalized_encoded_path(out: &mut String, path: &str) {
     }
 }
 
+/// Both lowercase hex digits of every byte: one lookup per byte instead of two.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut pairs = [[0; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        pairs[b] = [HEX_LOWER[b >> 4], HEX_LOWER[b & 0xf]];
+        b += 1;
+    }
+    pairs
+};
+
 /// Lowercase hex of `bytes` into `out` (twice as long).
 pub(crate) fn hex_into<'a>(bytes: &[u8], out: &'a mut [u8]) -> &'a str {
     for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX_LOWER[usize::from(b >> 4)];
-        pair[1] = HEX_LOWER[usize::from(b & 0xf)];
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
     let len = (bytes.len() * 2).min(out.len());
     std::str::from_utf8(&out[..len]).unwrap_or_default()

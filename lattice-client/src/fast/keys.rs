@@ -4,15 +4,41 @@
 //! Entries are looked up by access key id plus a keyed hash of the secret (so rotated
 //! secrets under the same key id never reuse a stale key). Neither the secret nor the hash
 //! is printed anywhere; the types here have no `Debug`.
+//!
+//! Each thread also remembers the last SigV4 key it used, so the common case (one set of
+//! credentials, one region) skips the hash, the lock and the scan.
 
+use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use aws_credential_types::Credentials;
-use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+use hmac::{KeyInit, Mac};
 use zeroize::Zeroizing;
+
+/// HMAC-SHA256 from RustCrypto rather than aws-lc: its keyed state is the two SHA-256
+/// states after the padded key, so a signature clones ~200 bytes and hashes only the
+/// message, where aws-lc copies a ~700-byte `HMAC_CTX` per tag. The `zeroize` feature wipes
+/// dropped states.
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// A SigV4 signing key, ready to tag strings to sign.
+#[derive(Clone)]
+pub(crate) struct V4SigningKey(HmacSha256);
+
+impl V4SigningKey {
+    /// `HMAC(key, message)`.
+    pub(crate) fn tag(&self, message: &[u8]) -> [u8; 32] {
+        self.0
+            .clone()
+            .chain_update(message)
+            .finalize()
+            .into_bytes()
+            .into()
+    }
+}
 
 /// A handful of regions and a day boundary fit; older entries fall out first.
 const V4_CAPACITY: usize = 8;
@@ -30,7 +56,21 @@ struct V4Entry {
     day: u64,
     region: Box<str>,
     service: Box<str>,
-    key: Arc<hmac::Key>,
+    key: V4SigningKey,
+}
+
+/// The last SigV4 key a thread used. It holds the credentials themselves (a reference
+/// count, not a copy of the secret) so that it can compare them without hashing.
+struct LastV4 {
+    credentials: Credentials,
+    day: u64,
+    region: Box<str>,
+    service: Box<str>,
+    key: V4SigningKey,
+}
+
+thread_local! {
+    static LAST_V4: RefCell<Option<LastV4>> = const { RefCell::new(None) };
 }
 
 struct V4aEntry {
@@ -63,7 +103,43 @@ pub(crate) fn v4_signing_key(
     date: &str,
     region: &str,
     service: &str,
-) -> Arc<hmac::Key> {
+) -> V4SigningKey {
+    let remembered = LAST_V4.try_with(|last| {
+        let last = last.try_borrow().ok()?;
+        let last = last.as_ref()?;
+        let hit = last.day == day
+            && *last.region == *region
+            && *last.service == *service
+            && last.credentials.access_key_id() == credentials.access_key_id()
+            && last.credentials.secret_access_key() == credentials.secret_access_key();
+        hit.then(|| last.key.clone())
+    });
+    if let Ok(Some(key)) = remembered {
+        return key;
+    }
+    let key = shared_v4_signing_key(credentials, day, date, region, service);
+    // Ignored if thread-local storage is gone or borrowed: the key is still correct.
+    let _ = LAST_V4.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = Some(LastV4 {
+                credentials: credentials.clone(),
+                day,
+                region: region.into(),
+                service: service.into(),
+                key: key.clone(),
+            });
+        }
+    });
+    key
+}
+
+fn shared_v4_signing_key(
+    credentials: &Credentials,
+    day: u64,
+    date: &str,
+    region: &str,
+    service: &str,
+) -> V4SigningKey {
     let secret_hash = secret_hash(credentials);
     let access_key_id = credentials.access_key_id();
     let found = lock(&V4_KEYS)
@@ -76,45 +152,41 @@ pub(crate) fn v4_signing_key(
                 && *e.region == *region
                 && *e.service == *service
         })
-        .map(|e| Arc::clone(&e.key));
+        .map(|e| e.key.clone());
     if let Some(key) = found {
         return key;
     }
     // Derive outside the lock; two threads racing here both insert, which is harmless.
-    let key = Arc::new(derive_v4(
-        credentials.secret_access_key(),
-        date,
-        region,
-        service,
-    ));
+    let key = derive_v4(credentials.secret_access_key(), date, region, service);
     let entry = V4Entry {
         access_key_id: access_key_id.into(),
         secret_hash,
         day,
         region: region.into(),
         service: service.into(),
-        key: Arc::clone(&key),
+        key: key.clone(),
     };
     push_bounded(&mut lock(&V4_KEYS), entry, V4_CAPACITY);
     key
 }
 
-fn derive_v4(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
+fn derive_v4(secret: &str, date: &str, region: &str, service: &str) -> V4SigningKey {
     let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret.len()));
     k_secret.extend_from_slice(b"AWS4");
     k_secret.extend_from_slice(secret.as_bytes());
-    let mut key = hmac::Key::new(hmac::HMAC_SHA256, &k_secret);
+    let mut key = keyed(&k_secret);
     for part in [date, region, service, "aws4_request"] {
-        let tag = Zeroizing::new(copy_tag(&hmac::sign(&key, part.as_bytes())));
-        key = hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref());
+        let tag = Zeroizing::new(key.tag(part.as_bytes()));
+        key = keyed(tag.as_ref());
     }
     key
 }
 
-fn copy_tag(tag: &hmac::Tag) -> [u8; 32] {
-    let mut out = [0; 32];
-    out.copy_from_slice(&tag.as_ref()[..32]);
-    out
+fn keyed(key: &[u8]) -> V4SigningKey {
+    V4SigningKey(
+        <HmacSha256 as KeyInit>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
+    )
 }
 
 /// The SigV4A ECDSA key pair for the credentials, cached.
@@ -159,7 +231,7 @@ pub(crate) fn v4a_private_scalar(
     let mut input_key = Zeroizing::new(Vec::with_capacity(5 + secret.len()));
     input_key.extend_from_slice(b"AWS4A");
     input_key.extend_from_slice(secret.as_bytes());
-    let key = hmac::Key::new(hmac::HMAC_SHA256, &input_key);
+    let key = keyed(&input_key);
 
     let mut fixed = Vec::with_capacity(4 + 22 + 1 + access_key_id.len() + 1 + 4);
     for counter in 1..=u8::MAX {
@@ -170,7 +242,7 @@ pub(crate) fn v4a_private_scalar(
         fixed.extend_from_slice(access_key_id.as_bytes());
         fixed.push(counter);
         fixed.extend_from_slice(&256i32.to_be_bytes());
-        let mut k0 = Zeroizing::new(copy_tag(&hmac::sign(&key, &fixed)));
+        let mut k0 = Zeroizing::new(key.tag(&fixed));
         // Big-endian byte arrays of equal length compare like the numbers they encode.
         if *k0 <= ORDER_MINUS_2 {
             for byte in k0.iter_mut().rev() {

@@ -5,7 +5,7 @@
 //! - the canonical request and string to sign go into per-thread buffers that are reused;
 //! - SigV4 signing keys are cached per day/region, SigV4A key pairs per credentials
 //!   ([`keys`]);
-//! - hashing, HMAC and ECDSA P-256 come from aws-lc-rs.
+//! - SHA-256 and HMAC come from RustCrypto (see [`keys`]), ECDSA P-256 from aws-lc-rs.
 //!
 //! aws-sigv4 stays the reference: `tests/fast_vs_aws_sigv4.rs` compares the two. SigV4A
 //! signatures are randomized ECDSA here (aws-sigv4 uses RFC 6979), so they are compared by
@@ -21,11 +21,10 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use aws_credential_types::Credentials;
-use aws_lc_rs::digest;
-use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
+use sha2::{Digest, Sha256};
 
 use self::canonical::{Extra, Scratch, hex_into};
 pub(crate) use self::date::Timestamp;
@@ -96,17 +95,22 @@ impl std::fmt::Debug for SignedHeaders {
 // === impl SignedHeaders ===
 
 impl SignedHeaders {
-    /// `(name, value)` pairs, in aws-sigv4's order.
-    pub(crate) fn into_headers(self) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
-        [
-            Some((X_AMZ_DATE, self.date)),
-            self.region_set.map(|v| (X_AMZ_REGION_SET, v)),
-            Some((AUTHORIZATION, self.authorization)),
-            Some((X_AMZ_CONTENT_SHA256, self.content_sha256)),
-            self.security_token.map(|v| (X_AMZ_SECURITY_TOKEN, v)),
-        ]
-        .into_iter()
-        .flatten()
+    /// How many headers [`Self::insert_into`] adds.
+    pub(crate) fn len(&self) -> usize {
+        3 + usize::from(self.region_set.is_some()) + usize::from(self.security_token.is_some())
+    }
+
+    /// Insert the headers, in aws-sigv4's order.
+    pub(crate) fn insert_into(self, headers: &mut http::HeaderMap) {
+        headers.insert(X_AMZ_DATE, self.date);
+        if let Some(region_set) = self.region_set {
+            headers.insert(X_AMZ_REGION_SET, region_set);
+        }
+        headers.insert(AUTHORIZATION, self.authorization);
+        headers.insert(X_AMZ_CONTENT_SHA256, self.content_sha256);
+        if let Some(token) = self.security_token {
+            headers.insert(X_AMZ_SECURITY_TOKEN, token);
+        }
     }
 }
 
@@ -158,7 +162,7 @@ pub(crate) fn sign(
             request.headers,
             &extras[..n],
         );
-        let creq_hash = digest::digest(&digest::SHA256, scratch.creq.as_bytes());
+        let creq_hash = Sha256::digest(scratch.creq.as_bytes());
         scratch.finish();
         let mut creq_hex = [0; 64];
         let creq_hex = hex_into(creq_hash.as_ref(), &mut creq_hex);
@@ -168,9 +172,9 @@ pub(crate) fn sign(
         match scope {
             Scope::Region(region) => {
                 let key = keys::v4_signing_key(credentials, time.day(), date, region, service);
-                let tag = hmac::sign(&key, scratch.sts.as_bytes());
+                let tag = key.tag(scratch.sts.as_bytes());
                 let mut sig = [0; 64];
-                let sig = hex_into(tag.as_ref(), &mut sig);
+                let sig = hex_into(&tag, &mut sig);
                 let scope_parts = [date, "/", region, "/", service, "/aws4_request"];
                 authorization(V4_ALGORITHM, akid, &scope_parts, &scratch.signed, sig)
                     .map(|a| (a, date_value, security_token))
@@ -312,7 +316,7 @@ pub(crate) fn string_to_sign_for_tests(
         request.headers,
         &extras,
     );
-    let hash = digest::digest(&digest::SHA256, scratch.creq.as_bytes());
+    let hash = Sha256::digest(scratch.creq.as_bytes());
     let mut hex = [0; 64];
     let hex = hex_into(hash.as_ref(), &mut hex);
     let mut sts = String::new();

@@ -144,13 +144,40 @@ fn v4_key_cache_tells_secrets_days_and_regions_apart() {
             let time = UNIX_EPOCH + Duration::from_secs(day * 86_400 + 1234);
             let ts = Timestamp::new(time).expect("in range");
             let key = keys::v4_signing_key(&credentials, ts.day(), ts.date(), region, SERVICE);
-            let ours = aws_lc_rs::hmac::sign(&key, b"string to sign");
+            let ours = key.tag(b"string to sign");
             let theirs = v4::calculate_signature(
                 v4::generate_signing_key(secret, time, region, SERVICE),
                 b"string to sign",
             );
-            assert_eq!(unhex(&theirs), ours.as_ref(), "{akid} {day} {region}");
+            assert_eq!(unhex(&theirs), ours, "{akid} {day} {region}");
         }
+    }
+}
+
+#[test]
+fn v4_key_memo_misses_when_any_part_of_the_scope_changes() {
+    use aws_sigv4::sign::v4;
+
+    let base = ("secret-one", 19_000, "us-west-2", SERVICE);
+    let changed = [
+        ("secret-two", 19_000, "us-west-2", SERVICE),
+        ("secret-one", 19_001, "us-west-2", SERVICE),
+        ("secret-one", 19_000, "eu-west-1", SERVICE),
+        ("secret-one", 19_000, "us-west-2", "execute-api"),
+    ];
+    // Each change comes straight after the base case, so the thread's memo holds the base
+    // key and must not serve it.
+    for case in changed.into_iter().flat_map(|c| [base, c, c]) {
+        let (secret, day, region, service) = case;
+        let credentials = Credentials::new("AKID1", secret, None, None, "t");
+        let time = UNIX_EPOCH + Duration::from_secs(day * 86_400 + 1234);
+        let ts = Timestamp::new(time).expect("in range");
+        let key = keys::v4_signing_key(&credentials, ts.day(), ts.date(), region, service);
+        let theirs = v4::calculate_signature(
+            v4::generate_signing_key(secret, time, region, service),
+            b"string to sign",
+        );
+        assert_eq!(unhex(&theirs), key.tag(b"string to sign"), "{case:?}");
     }
 }
 
