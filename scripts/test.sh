@@ -7,3 +7,6 @@ cd "$(dirname "$0")/.."
 # Sidecar tests run the real binary, so build it (same profile as the tests) first.
 cargo build --workspace --bins --all-features
 cargo test --workspace --all-features --no-fail-fast "$@"
+# The signing bench once per case, in criterion's test mode: keeps it running, and checks
+# at setup that its floor hashes exactly what the signer signs.
+cargo test -p lattice-client --all-features --bench sign
