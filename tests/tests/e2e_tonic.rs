@@ -10,7 +10,7 @@ use std::time::Duration;
 use e2e_common::*;
 use http::Uri;
 use lattice_client::Signer;
-use lattice_client::integrations::tonic::{SigV4Interceptor, signed_channel};
+use lattice_client::integrations::tonic::{HttpErrorsAsStatus, SigV4Interceptor, signed_channel};
 use lattice_tests::emulator::{Emulator, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST, Verdict};
 use lattice_tests::greeter_proto::HelloRequest;
 use lattice_tests::greeter_proto::greeter_client::GreeterClient;
@@ -206,16 +206,24 @@ async fn custom_domain_through_layer_and_interceptor() {
 }
 
 /// Both flavours surface Lattice's plain-text 403 as a `Status` that names the HTTP
-/// status and carries the response headers, `x-amzn-errortype` included. (tonic tries to
-/// decode the text body as gRPC, hence `Internal` rather than `PermissionDenied`.)
+/// status and carries the response headers, `x-amzn-errortype` included. The signed
+/// channel maps it to `PermissionDenied`; behind the interceptor (which sees no
+/// responses) tonic decodes the text body as gRPC, hence `Internal` there.
 async fn assert_refused(emulator: &Emulator, host: &str, signer: Signer) {
     let mut client = layer_client(emulator, host, signer.clone()).await;
+    assert_permission_denied(client.say_hello(hello("Ada")).await.unwrap_err());
+    let mut client = interceptor_client(emulator, host, signer.clone()).await;
     assert_403(client.say_hello(hello("Ada")).await.unwrap_err());
-    let mut client = interceptor_client(emulator, host, signer).await;
-    assert_403(client.say_hello(hello("Ada")).await.unwrap_err());
+    // The interceptor over a channel that maps HTTP errors, as the README suggests.
+    let (channel, origin) = channel(emulator, host).await;
+    let mut client = GreeterClient::with_interceptor(
+        HttpErrorsAsStatus::new(channel),
+        SigV4Interceptor::new(signer, origin).unwrap(),
+    );
+    assert_permission_denied(client.say_hello(hello("Ada")).await.unwrap_err());
 
     let requests = emulator.requests();
-    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests.len(), 3, "{requests:?}");
     for record in requests {
         assert_eq!(
             record.verdict,
@@ -225,6 +233,16 @@ async fn assert_refused(emulator: &Emulator, host: &str, signer: Signer) {
         );
     }
     emulator.clear_requests();
+}
+
+/// What the signed channel makes of Lattice's 403.
+fn assert_permission_denied(status: tonic::Status) {
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(
+        status.message(),
+        "HTTP 403 Forbidden from the server: InvalidSignatureException"
+    );
+    assert_403(status);
 }
 
 fn assert_403(status: tonic::Status) {
@@ -278,7 +296,7 @@ async fn clock_skew_is_corrected_through_the_signed_channel() {
     for variant in [SIGV4_SESSION, SIGV4A] {
         let signer = stale_signer(variant, &emulator, Duration::from_secs(10 * 60)).await;
         let mut client = layer_client(&emulator, ORDERS_HOST, signer.clone()).await;
-        assert_403(client.say_hello(hello("Ada")).await.unwrap_err());
+        assert_permission_denied(client.say_hello(hello("Ada")).await.unwrap_err());
         let reply = client.say_hello(hello("Ada")).await.unwrap().into_inner();
         assert_eq!(reply.principal, variant.principal());
         assert!(signer.clock_offset_millis() >= 598_000);

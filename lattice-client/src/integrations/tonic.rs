@@ -27,6 +27,7 @@
 //! | path signed | the real one | rebuilt as `/{service}/{method}` from [`tonic::GrpcMethod`] |
 //! | credentials | waits for the provider when the cache is cold | warm cache only; a cold cache fails the call with `Unavailable` |
 //! | client type | `XClient<SignedChannel>` | `XClient<InterceptedService<Channel, SigV4Interceptor>>` |
+//! | Lattice's 403 | `PermissionDenied` (see [`HttpErrorsAsStatus`]) | `Internal`, unless the channel is wrapped in [`HttpErrorsAsStatus`] |
 //!
 //! Prefer the layer. Use the interceptor when the client type is fixed to
 //! `InterceptedService` (e.g. other interceptors are already in use), and call
@@ -82,7 +83,19 @@ use crate::layer::SigV4;
 use crate::signer::Signer;
 
 /// A [`Channel`] that signs every call: what [`signed_channel`] returns.
-pub type SignedChannel = WithOrigin<SigV4<Channel>>;
+pub type SignedChannel = WithOrigin<HttpErrorsAsStatus<SigV4<Channel>>>;
+
+/// Gives a non-gRPC HTTP error response a gRPC status, following gRPC's HTTP-to-gRPC
+/// status mapping (401 `Unauthenticated`, 403 `PermissionDenied`, 429/502/503/504
+/// `Unavailable`, ...), so that a call Lattice refuses fails with that status, naming the
+/// HTTP status and `x-amzn-ErrorType`. Without it tonic decodes Lattice's plain-text body
+/// as gRPC frames and reports a protocol error (`Internal`). The response headers stay
+/// readable as the status's metadata. [`signed_channel`] puts it outside [`SigV4`], which
+/// must still see the HTTP status (clock-skew correction reads the refused response).
+#[derive(Clone, Debug)]
+pub struct HttpErrorsAsStatus<S> {
+    inner: S,
+}
 
 /// Sets the scheme and authority of each request's URI to a fixed origin, keeping the
 /// path. Put it in front of [`SigV4`] wrapping a [`Channel`], so the signer sees the
@@ -151,7 +164,7 @@ pub fn signed_channel(
     origin: Uri,
     signer: Signer,
 ) -> Result<SignedChannel, Error> {
-    WithOrigin::new(SigV4::new(channel, signer), origin)
+    WithOrigin::new(HttpErrorsAsStatus::new(SigV4::new(channel, signer)), origin)
 }
 
 /// The scheme and authority of an origin that a `Channel` will send unchanged.
@@ -247,6 +260,89 @@ where
         *request.uri_mut() = Uri::from_parts(parts).unwrap_or_default();
         self.inner.call(request)
     }
+}
+
+// === impl HttpErrorsAsStatus ===
+
+impl<S> HttpErrorsAsStatus<S> {
+    /// Wrap `inner`.
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwrap.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, ResBody> Service<http::Request<B>> for HttpErrorsAsStatus<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures_util::future::MapOk<S::Future, fn(S::Response) -> S::Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        futures_util::TryFutureExt::map_ok(self.inner.call(request), with_grpc_status)
+    }
+}
+
+/// Adds `grpc-status` and `grpc-message` to a response that is neither a success nor gRPC.
+/// tonic reads a `grpc-status` header before the body (a trailers-only response), so the
+/// body is never decoded.
+fn with_grpc_status<ResBody>(mut response: http::Response<ResBody>) -> http::Response<ResBody> {
+    const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+    const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+    let status = response.status();
+    let headers = response.headers();
+    let is_grpc = headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    if status == http::StatusCode::OK || is_grpc || headers.contains_key(GRPC_STATUS) {
+        return response;
+    }
+    // https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md
+    let code = match status.as_u16() {
+        400 => tonic::Code::Internal,
+        401 => tonic::Code::Unauthenticated,
+        403 => tonic::Code::PermissionDenied,
+        404 => tonic::Code::Unimplemented,
+        429 | 502 | 503 | 504 => tonic::Code::Unavailable,
+        _ => tonic::Code::Unknown,
+    };
+    let error_type = headers
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        // Lattice may append `:<url>` to the type, as other AWS services do.
+        .map(|v| v.split(':').next().unwrap_or(v));
+    let message = match error_type {
+        Some(error_type) => format!("HTTP {status} from the server: {error_type}"),
+        None => format!("HTTP {status} from the server, not a gRPC response"),
+    };
+    // grpc-message is percent-encoded; these characters are all that can occur here.
+    let message = message.replace('%', "%25");
+    let headers = response.headers_mut();
+    headers.insert(GRPC_STATUS, HeaderValue::from(code as i32));
+    if let Ok(value) = HeaderValue::from_str(&message) {
+        headers.insert(GRPC_MESSAGE, value);
+    }
+    response
 }
 
 // === impl SigV4Interceptor ===

@@ -196,3 +196,95 @@ fn origins_must_be_absolute_without_default_ports() {
         assert!(WithOrigin::new((), good.parse().unwrap()).is_ok(), "{good}");
     }
 }
+
+/// Runs one response through [`HttpErrorsAsStatus`] and reads it the way tonic does.
+async fn status_of(response: http::Response<()>) -> (http::Response<()>, Option<Status>) {
+    let respond = tower::service_fn(move |_: http::Request<()>| {
+        let response = response.clone();
+        async move { Ok::<_, std::convert::Infallible>(response) }
+    });
+    let mapped = HttpErrorsAsStatus::new(respond)
+        .oneshot(http::Request::new(()))
+        .await
+        .unwrap();
+    let status = Status::from_header_map(mapped.headers());
+    (mapped, status)
+}
+
+fn http_response(status: u16, headers: &[(&str, &str)]) -> http::Response<()> {
+    let mut response = http::Response::builder().status(status);
+    for (name, value) in headers {
+        response = response.header(*name, *value);
+    }
+    response.body(()).unwrap()
+}
+
+#[tokio::test]
+async fn lattice_refusals_become_grpc_statuses() {
+    let refused = http_response(
+        403,
+        &[
+            ("content-type", "text/plain"),
+            ("x-amzn-errortype", "InvalidSignatureException"),
+            ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+        ],
+    );
+    let (mapped, status) = status_of(refused).await;
+    let status = status.expect("a grpc-status header");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(
+        status.message(),
+        "HTTP 403 Forbidden from the server: InvalidSignatureException"
+    );
+    // Still the HTTP response underneath, for anything that looks at it.
+    assert_eq!(mapped.status(), 403);
+    let error_type = status.metadata().get("x-amzn-errortype");
+    assert_eq!(
+        error_type.and_then(|v| v.to_str().ok()),
+        Some("InvalidSignatureException")
+    );
+
+    for (http_status, code) in [
+        (400, Code::Internal),
+        (401, Code::Unauthenticated),
+        (404, Code::Unimplemented),
+        (429, Code::Unavailable),
+        (500, Code::Unknown),
+        (502, Code::Unavailable),
+        (503, Code::Unavailable),
+        (504, Code::Unavailable),
+    ] {
+        let (_, status) = status_of(http_response(http_status, &[])).await;
+        let status = status.expect("a grpc-status header");
+        assert_eq!(status.code(), code, "{http_status}: {status:?}");
+        assert!(
+            status.message().contains(&http_status.to_string()),
+            "{status:?}"
+        );
+    }
+
+    // A `%` in the error type survives grpc-message's percent-encoding.
+    let (_, status) = status_of(http_response(403, &[("x-amzn-errortype", "Odd%41Type")])).await;
+    assert!(status.unwrap().message().ends_with("Odd%41Type"));
+}
+
+#[tokio::test]
+async fn grpc_responses_pass_through_unchanged() {
+    for response in [
+        http_response(200, &[("content-type", "application/grpc")]),
+        // Trailers-only error from a gRPC server: its own status wins.
+        http_response(
+            200,
+            &[("content-type", "application/grpc"), ("grpc-status", "5")],
+        ),
+        // A gRPC server behind a proxy that changed the HTTP status: still gRPC.
+        http_response(503, &[("content-type", "application/grpc+proto")]),
+        http_response(503, &[("grpc-status", "14"), ("grpc-message", "drain")]),
+        // Not gRPC, but a success: tonic reports what it finds in the body.
+        http_response(200, &[("content-type", "text/plain")]),
+    ] {
+        let before = response.headers().clone();
+        let (mapped, _) = status_of(response).await;
+        assert_eq!(mapped.headers(), &before);
+    }
+}
