@@ -18,6 +18,12 @@
 //! then fails mid-body, the client's connection (HTTP/1.1) or stream (HTTP/2) is aborted
 //! so the truncation is visible, and the access log says `error=upstream-response-aborted`.
 //!
+//! A gRPC client (`content-type: application/grpc*`) gets the same error as a gRPC
+//! trailers-only response: HTTP 200 with `grpc-status` mapped from the status as gRPC's
+//! HTTP mapping does (403 `PERMISSION_DENIED`, 502/503/504 `UNAVAILABLE`, 400 `INTERNAL`,
+//! others `UNKNOWN`), the line as `grpc-message`, and `x-lattice-sidecar-error`. gRPC
+//! libraries show `grpc-message`; for an HTTP status alone they would invent a message.
+//!
 //! A 403 *from Lattice* is passed through unchanged (see [`crate::signing`] for the
 //! diagnosis the sidecar logs).
 
@@ -32,6 +38,9 @@ use lattice_client::ErrorKind;
 
 /// Header naming the reason for a synthetic response.
 pub const ERROR_HEADER: HeaderName = HeaderName::from_static("x-lattice-sidecar-error");
+
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 
 /// A boxed error, as tower and hyper pass them around.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
@@ -201,6 +210,33 @@ impl Synthetic {
         headers.insert(ERROR_HEADER, HeaderValue::from_static(self.code));
         response
     }
+
+    /// The same error for a gRPC client: a trailers-only response (HTTP 200, no body)
+    /// carrying `grpc-status`, `grpc-message` and `x-lattice-sidecar-error`.
+    pub fn into_grpc_response<B: Default>(self) -> Response<B> {
+        // grpc-message is percent-encoded UTF-8: printable ASCII but `%` goes as is.
+        const GRPC_MESSAGE_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+        // https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md
+        let code: u16 = match self.status.as_u16() {
+            400 => 13,
+            401 => 16,
+            403 => 7,
+            404 => 12,
+            429 | 502 | 503 | 504 => 14,
+            _ => 2,
+        };
+        let message = format!("lattice-sidecar: {}", self.message);
+        let message = percent_encoding::utf8_percent_encode(&message, GRPC_MESSAGE_SET).to_string();
+        let mut response = Response::new(B::default());
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(GRPC_STATUS, HeaderValue::from(code));
+        if let Ok(message) = HeaderValue::from_str(&message) {
+            headers.insert(GRPC_MESSAGE, message);
+        }
+        headers.insert(ERROR_HEADER, HeaderValue::from_static(self.code));
+        response
+    }
 }
 
 // === impl TcpConnectError ===
@@ -349,6 +385,39 @@ mod tests {
             "{body}"
         );
         assert!(body.contains("--custom-domain"), "{body}");
+    }
+
+    #[test]
+    fn grpc_clients_get_the_error_as_grpc_status() {
+        let cases = [
+            (Synthetic::upstream_timeout("orders:443"), "14"),
+            (Synthetic::host_not_allowed("example.com"), "7"),
+            (
+                Synthetic::bad_request("missing-host", "100% wrong\u{e9}"),
+                "13",
+            ),
+            (
+                Synthetic::new(StatusCode::MISDIRECTED_REQUEST, "misdirected-request", "x"),
+                "2",
+            ),
+        ];
+        for (synthetic, code) in cases {
+            let expected = format!("lattice-sidecar: {}", synthetic.message);
+            let error_code = synthetic.code;
+            let response: Response<Bytes> = synthetic.into_grpc_response();
+            // Trailers-only: gRPC clients read the status from these headers.
+            assert_eq!(response.status(), StatusCode::OK);
+            assert!(response.body().is_empty());
+            let headers = response.headers();
+            assert_eq!(headers[CONTENT_TYPE], "application/grpc");
+            assert_eq!(headers["grpc-status"], code, "{error_code}");
+            assert_eq!(headers[ERROR_HEADER], error_code);
+            let message = headers["grpc-message"].to_str().unwrap();
+            let decoded = percent_encoding::percent_decode_str(message)
+                .decode_utf8()
+                .unwrap();
+            assert_eq!(decoded, expected);
+        }
     }
 
     #[test]

@@ -76,6 +76,7 @@ impl Proxy {
         let inner = &self.inner;
         let (mut parts, body) = request.into_parts();
         let inbound_version = parts.version;
+        let grpc = is_grpc(&parts.headers);
         let mut log = AccessLog {
             start: Instant::now(),
             method: parts.method.clone(),
@@ -96,7 +97,7 @@ impl Proxy {
                 "the connection sent a request with both Content-Length and Transfer-Encoding, \
                  or Content-Length twice; send exactly one (request smuggling guard)",
             );
-            let mut response = self.synthetic(refusal, log);
+            let mut response = self.synthetic(refusal, log, grpc);
             response.headers_mut().insert(
                 http::header::CONNECTION,
                 http::HeaderValue::from_static("close"),
@@ -112,19 +113,19 @@ impl Proxy {
             &parts.headers,
         ) {
             Ok(target) => target,
-            Err(synthetic) => return Ok(self.synthetic(synthetic, log)),
+            Err(synthetic) => return Ok(self.synthetic(synthetic, log, grpc)),
         };
         let upstream = target.authority.to_string();
         log.upstream.clone_from(&upstream);
         let uri = match upstream_uri(&target, &parts.uri) {
             Ok(uri) => uri,
-            Err(synthetic) => return Ok(self.synthetic(synthetic, log)),
+            Err(synthetic) => return Ok(self.synthetic(synthetic, log, grpc)),
         };
         // Credentials are loaded and refreshed in the background: a request never waits
         // for the provider, and fails fast while there are none.
         if let Err(error) = inner.signer.credentials().try_cached() {
             inner.metrics.signing_failure("credentials-unavailable");
-            return Ok(self.synthetic(Synthetic::credentials_unavailable(error), log));
+            return Ok(self.synthetic(Synthetic::credentials_unavailable(error), log, grpc));
         }
 
         clean_request_headers(&mut parts.headers);
@@ -149,7 +150,7 @@ impl Proxy {
                 Ok(result) => result,
                 Err(_elapsed) => {
                     tracing::warn!(%upstream, timeout_ms = limit.as_millis() as u64, "upstream response headers timed out");
-                    return Ok(self.synthetic(Synthetic::upstream_timeout(&upstream), log));
+                    return Ok(self.synthetic(Synthetic::upstream_timeout(&upstream), log, grpc));
                 }
             },
             None => call.await,
@@ -192,12 +193,19 @@ impl Proxy {
                     _ => {}
                 }
                 tracing::warn!(%upstream, code = synthetic.code, error = %chain(&*error), "request failed");
-                Ok(self.synthetic(synthetic, log))
+                Ok(self.synthetic(synthetic, log, grpc))
             }
         }
     }
 
-    fn synthetic(&self, synthetic: Synthetic, mut log: AccessLog) -> Response<ResponseBody> {
+    /// The response for an error at the proxy edge. A gRPC client gets it as gRPC status
+    /// (see [`Synthetic::into_grpc_response`]); the log and metrics keep the HTTP status.
+    fn synthetic(
+        &self,
+        synthetic: Synthetic,
+        mut log: AccessLog,
+        grpc: bool,
+    ) -> Response<ResponseBody> {
         tracing::debug!(status = synthetic.status.as_u16(), code = synthetic.code, message = %synthetic.message, "synthetic response");
         self.inner.metrics.synthetic(synthetic.code);
         self.inner
@@ -205,7 +213,10 @@ impl Proxy {
             .response(&log.upstream, synthetic.status.as_u16());
         log.status = synthetic.status;
         log.error = Some(synthetic.code);
-        let response: Response<bytes::Bytes> = synthetic.into_response();
+        let response: Response<bytes::Bytes> = match grpc {
+            true => synthetic.into_grpc_response(),
+            false => synthetic.into_response(),
+        };
         let (parts, body) = response.into_parts();
         Response::from_parts(parts, ResponseBody::synthetic(body, log))
     }
@@ -217,6 +228,13 @@ impl fmt::Debug for Proxy {
             .field("route", &self.inner.route)
             .finish_non_exhaustive()
     }
+}
+
+/// A gRPC call (`application/grpc`, `application/grpc+proto`, ...).
+fn is_grpc(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// The host the client named, for the access log.

@@ -1,6 +1,7 @@
 //! Upstream and credential faults become clear synthetic responses: 502 when the
 //! upstream is down or its certificate is not trusted, 504 when it is too slow, 503 while
-//! credentials are unavailable, and recovery without a restart once they are back.
+//! credentials are unavailable, and recovery without a restart once they are back. gRPC
+//! clients get the same errors as gRPC statuses.
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,42 @@ async fn upstream_down_is_502() -> Result<(), BoxError> {
             "lattice_sidecar_upstream_connect_errors_total{{upstream=\"{ORDERS_HOST}\"}} 1"
         )),
         "{metrics}"
+    );
+    Ok(())
+}
+
+/// A gRPC client sees the refusal as `UNAVAILABLE` with the sidecar's explanation, not
+/// as an HTTP 502 its library would describe only by number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_down_is_unavailable_for_grpc_clients() -> Result<(), BoxError> {
+    use lattice_tests::greeter_proto::HelloRequest;
+    use lattice_tests::greeter_proto::greeter_client::GreeterClient;
+
+    let closed = free_port()?;
+    let sidecar = Sidecar::builder()
+        .args(["--resolve", &format!("{ORDERS_HOST}:443:{closed}")])
+        .route(format!("https://{ORDERS_HOST}"))
+        .spawn()?;
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", sidecar.route_addr(0)))?
+            .connect()
+            .await?;
+    let request = HelloRequest { name: "Ada".into() };
+    let status = GreeterClient::new(channel)
+        .say_hello(request)
+        .await
+        .expect_err("the upstream is down");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().starts_with("lattice-sidecar: ") && status.message().contains(ORDERS_HOST),
+        "{status:?}"
+    );
+    assert_eq!(
+        status
+            .metadata()
+            .get(ERROR_HEADER)
+            .and_then(|v| v.to_str().ok()),
+        Some("upstream-connect-failed")
     );
     Ok(())
 }
