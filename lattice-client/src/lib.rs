@@ -40,6 +40,27 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+/// `get_ref`, `get_mut` and `into_inner` for a middleware whose wrapped service is its
+/// `inner` field, as tower-http's `define_inner_service_accessors!` does.
+macro_rules! inner_service_accessors {
+    () => {
+        /// The inner service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The inner service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// Unwrap the inner service.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}
+
 pub mod clock;
 mod credentials;
 mod error;

@@ -95,15 +95,24 @@ fn push_bounded<T>(cache: &mut Vec<T>, entry: T, capacity: usize) {
     cache.push(entry);
 }
 
+/// What a SigV4 signing key is for: a day (`date` is its `YYYYMMDD`), a region, a service.
+#[derive(Clone, Copy)]
+pub(crate) struct V4Scope<'a> {
+    pub(crate) day: u64,
+    pub(crate) date: &'a str,
+    pub(crate) region: &'a str,
+    pub(crate) service: &'a str,
+}
+
 /// The SigV4 signing key `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),
 /// "aws4_request")`, cached.
-pub(crate) fn v4_signing_key(
-    credentials: &Credentials,
-    day: u64,
-    date: &str,
-    region: &str,
-    service: &str,
-) -> V4SigningKey {
+pub(crate) fn v4_signing_key(credentials: &Credentials, scope: V4Scope<'_>) -> V4SigningKey {
+    let V4Scope {
+        day,
+        region,
+        service,
+        ..
+    } = scope;
     let remembered = LAST_V4.try_with(|last| {
         let last = last.try_borrow().ok()?;
         let last = last.as_ref()?;
@@ -117,7 +126,7 @@ pub(crate) fn v4_signing_key(
     if let Ok(Some(key)) = remembered {
         return key;
     }
-    let key = shared_v4_signing_key(credentials, day, date, region, service);
+    let key = shared_v4_signing_key(credentials, scope);
     // Ignored if thread-local storage is gone or borrowed: the key is still correct.
     let _ = LAST_V4.try_with(|last| {
         if let Ok(mut last) = last.try_borrow_mut() {
@@ -133,13 +142,13 @@ pub(crate) fn v4_signing_key(
     key
 }
 
-fn shared_v4_signing_key(
-    credentials: &Credentials,
-    day: u64,
-    date: &str,
-    region: &str,
-    service: &str,
-) -> V4SigningKey {
+fn shared_v4_signing_key(credentials: &Credentials, scope: V4Scope<'_>) -> V4SigningKey {
+    let V4Scope {
+        day,
+        date,
+        region,
+        service,
+    } = scope;
     let secret_hash = secret_hash(credentials);
     let access_key_id = credentials.access_key_id();
     let found = lock(&V4_KEYS)

@@ -171,7 +171,13 @@ pub(crate) fn sign(
         let akid = credentials.access_key_id();
         match scope {
             Scope::Region(region) => {
-                let key = keys::v4_signing_key(credentials, time.day(), date, region, service);
+                let key_scope = keys::V4Scope {
+                    day: time.day(),
+                    date,
+                    region,
+                    service,
+                };
+                let key = keys::v4_signing_key(credentials, key_scope);
                 let tag = key.tag(scratch.sts.as_bytes());
                 let mut sig = [0; 64];
                 let sig = hex_into(&tag, &mut sig);

@@ -143,7 +143,7 @@ fn v4_key_cache_tells_secrets_days_and_regions_apart() {
             let credentials = Credentials::new(akid, secret, None, None, "t");
             let time = UNIX_EPOCH + Duration::from_secs(day * 86_400 + 1234);
             let ts = Timestamp::new(time).expect("in range");
-            let key = keys::v4_signing_key(&credentials, ts.day(), ts.date(), region, SERVICE);
+            let key = keys::v4_signing_key(&credentials, key_scope(&ts, region, SERVICE));
             let ours = key.tag(b"string to sign");
             let theirs = v4::calculate_signature(
                 v4::generate_signing_key(secret, time, region, SERVICE),
@@ -151,6 +151,15 @@ fn v4_key_cache_tells_secrets_days_and_regions_apart() {
             );
             assert_eq!(unhex(&theirs), ours, "{akid} {day} {region}");
         }
+    }
+}
+
+fn key_scope<'a>(ts: &'a Timestamp, region: &'a str, service: &'a str) -> keys::V4Scope<'a> {
+    keys::V4Scope {
+        day: ts.day(),
+        date: ts.date(),
+        region,
+        service,
     }
 }
 
@@ -172,7 +181,7 @@ fn v4_key_memo_misses_when_any_part_of_the_scope_changes() {
         let credentials = Credentials::new("AKID1", secret, None, None, "t");
         let time = UNIX_EPOCH + Duration::from_secs(day * 86_400 + 1234);
         let ts = Timestamp::new(time).expect("in range");
-        let key = keys::v4_signing_key(&credentials, ts.day(), ts.date(), region, service);
+        let key = keys::v4_signing_key(&credentials, key_scope(&ts, region, service));
         let theirs = v4::calculate_signature(
             v4::generate_signing_key(secret, time, region, service),
             b"string to sign",
