@@ -160,22 +160,38 @@ impl CredentialsCache {
     /// refresh when they are due for one (requires a Tokio runtime; without one the next
     /// `get()` refreshes instead).
     pub fn cached(&self) -> Option<Credentials> {
-        let now = self.inner.clock.now();
-        let current = self.inner.current.load_full();
-        if current.as_ref().is_none_or(|c| now >= c.refresh_at) {
-            self.inner.spawn_background_refresh(now);
-        }
-        current
-            .filter(|c| c.is_valid(now))
-            .map(|c| c.credentials.clone())
+        self.with_cached(Credentials::clone)
     }
 
     /// Like [`cached`](Self::cached), but says why there are none.
     pub fn try_cached(&self) -> Result<Credentials, Error> {
-        self.cached().ok_or_else(|| {
-            let last = self.inner.failure_state().last_error.clone();
-            Error::credentials_unavailable(last.map(|e| Box::new(SharedError(e)) as BoxError))
-        })
+        self.cached().ok_or_else(|| self.unavailable())
+    }
+
+    /// Like [`try_cached`](Self::try_cached) for callers that only need to know: it hands
+    /// out no copy of the credentials.
+    pub fn ensure_cached(&self) -> Result<(), Error> {
+        self.with_cached(|_| ()).ok_or_else(|| self.unavailable())
+    }
+
+    /// Run `f` on the valid cached credentials, if any, without cloning them: a
+    /// `Credentials` clone copies its property map (several allocations), too much for
+    /// every request. Starts a background refresh when one is due, as `cached` does.
+    pub(crate) fn with_cached<R>(&self, f: impl FnOnce(&Credentials) -> R) -> Option<R> {
+        let now = self.inner.clock.now();
+        let current = self.inner.current.load();
+        if current.as_ref().is_none_or(|c| now >= c.refresh_at) {
+            self.inner.spawn_background_refresh(now);
+        }
+        current
+            .as_ref()
+            .filter(|c| c.is_valid(now))
+            .map(|c| f(&c.credentials))
+    }
+
+    fn unavailable(&self) -> Error {
+        let last = self.inner.failure_state().last_error.clone();
+        Error::credentials_unavailable(last.map(|e| Box::new(SharedError(e)) as BoxError))
     }
 
     /// Counters of provider calls.

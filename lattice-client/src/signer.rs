@@ -196,7 +196,8 @@ impl SigningConfig {
 
     /// Whether `host` (optionally with a port) may be signed for.
     pub fn allows_host(&self, host: &str) -> bool {
-        matches!(self.scope_for(host), Ok(Some(_)))
+        // Not via `scope_for`: its refusal is an error that would be built to be dropped.
+        self.signing_scope(host).is_some()
     }
 
     /// Sign in place. Removes any signer-owned headers (`authorization`, `x-amz-*`), then
@@ -470,23 +471,30 @@ impl SigningConfig {
     }
 
     /// `Ok(None)`: not allowed but pass-through is configured.
+    fn scope_for<'a>(&'a self, host: &'a str) -> Result<Option<Scope<'a>>, Error> {
+        match self.signing_scope(host) {
+            Some(scope) => Ok(Some(scope)),
+            None if self.inner.unknown_hosts == UnknownHosts::PassThrough => Ok(None),
+            None => Err(Error::host_not_allowed(host)),
+        }
+    }
+
+    /// Where signatures for `host` are valid, if it is a host this config signs for.
     ///
     /// Runs on every request, so it borrows rather than allocates when the host is
     /// already lowercase.
-    fn scope_for<'a>(&'a self, host: &'a str) -> Result<Option<Scope<'a>>, Error> {
+    fn signing_scope<'a>(&'a self, host: &'a str) -> Option<Scope<'a>> {
         let region = normalized(host).and_then(|name| {
             let lattice = match &name {
                 Cow::Borrowed(name) => lattice_region_of(name).map(Cow::Borrowed),
                 Cow::Owned(name) => lattice_region_of(name).map(|r| Cow::Owned(r.to_owned())),
             };
             lattice.or_else(|| self.custom_domain_region(&name))
-        });
-        match (region, &self.inner.algorithm) {
-            (Some(_), Algorithm::SigV4a { region_set }) => Ok(Some(Scope::RegionSet(region_set))),
-            (Some(region), Algorithm::SigV4) => Ok(Some(Scope::Region(region))),
-            (None, _) if self.inner.unknown_hosts == UnknownHosts::PassThrough => Ok(None),
-            (None, _) => Err(Error::host_not_allowed(host)),
-        }
+        })?;
+        Some(match &self.inner.algorithm {
+            Algorithm::SigV4a { region_set } => Scope::RegionSet(region_set),
+            Algorithm::SigV4 => Scope::Region(region),
+        })
     }
 
     /// The signing region of a normalized custom-domain name, if one is configured.
@@ -870,10 +878,11 @@ impl Signer {
         headers: &mut HeaderMap,
     ) -> Result<Option<Signed>, Error> {
         // Warm cache first, so the host is parsed and matched once, inside the signer.
-        if let Some(credentials) = self.credentials.cached() {
-            return self
-                .sign_parts(method, uri, headers, Some(&credentials))
-                .map(Some);
+        let warm = self
+            .credentials
+            .with_cached(|credentials| self.sign_parts(method, uri, headers, Some(credentials)));
+        if let Some(signed) = warm {
+            return signed.map(Some);
         }
         if self.needs_credentials(uri, headers)? {
             return Ok(None);

@@ -303,6 +303,31 @@ fn unknown_hosts_are_refused_or_passed_through_unsigned() {
 }
 
 #[test]
+fn allows_host_answers_whether_the_host_would_be_signed() {
+    let pass = SigningConfig::builder()
+        .unknown_hosts(UnknownHosts::PassThrough)
+        .custom_domain("api.example.com")
+        .region("eu-west-1")
+        .build()
+        .unwrap();
+    for config in [default_config(), pass] {
+        assert!(config.allows_host(ORDERS));
+        assert!(config.allows_host(&format!("{}:443", ORDERS.to_uppercase())));
+        // Passed through unsigned is not allowed: a pass-through config says no too.
+        for host in ["example.com", "127.0.0.1:8081", "", ":443"] {
+            assert!(!config.allows_host(host), "{host}");
+        }
+    }
+    let custom = SigningConfig::builder()
+        .custom_domain("api.example.com")
+        .region("eu-west-1")
+        .build()
+        .unwrap();
+    assert!(custom.allows_host("API.example.com:443"));
+    assert!(!custom.allows_host("www.example.com"));
+}
+
+#[test]
 fn look_alike_hosts_are_refused() {
     for host in [
         format!("{ORDERS}.evil.com"),
