@@ -23,6 +23,9 @@ use crate::signing::Forbidden;
 /// headers were forwarded.
 pub const UPSTREAM_RESPONSE_ABORTED: &str = "upstream-response-aborted";
 
+/// The `tracing` target of the access-log lines.
+pub const ACCESS_LOG: &str = "lattice_sidecar::access";
+
 /// How much of a Lattice 403 body is kept for the diagnosis log.
 pub const DIAGNOSIS_CAPTURE: usize = 2048;
 
@@ -49,11 +52,14 @@ pin_project! {
 pub struct AccessLog {
     pub start: Instant,
     pub method: Method,
-    /// The host the client named (or the fixed upstream's).
+    /// The host the client named (or the fixed upstream's). Empty while the access log is
+    /// off.
     pub host: String,
-    /// Path only: queries can carry secrets (presigned URLs).
+    /// Path only: queries can carry secrets (presigned URLs). Empty while the access log
+    /// is off.
     pub path: String,
-    pub upstream: String,
+    /// Shared with the metrics' labels.
+    pub upstream: Arc<str>,
     pub status: StatusCode,
     pub error: Option<&'static str>,
     pub bytes_in: Arc<AtomicU64>,
@@ -177,7 +183,7 @@ impl Drop for AccessLog {
             forbidden.log(&self.upstream);
         }
         tracing::info!(
-            target: "lattice_sidecar::access",
+            target: ACCESS_LOG,
             method = %self.method,
             host = %self.host,
             path = %self.path,

@@ -51,18 +51,18 @@ impl FramingFlag {
 /// Where the watcher is in the request stream.
 #[derive(Debug)]
 enum State {
-    /// Collecting a request head (into `FramingWatch::head`).
+    /// Collecting a request head (into `FramingWatch::line`).
     Head,
     /// This many bytes of a `Content-Length` body are still to come.
     Body(u64),
-    /// Collecting a chunk-size line.
-    ChunkSize(Vec<u8>),
+    /// Collecting a chunk-size line (into `FramingWatch::line`).
+    ChunkSize,
     /// This many chunk bytes are still to come, then the line end.
     ChunkData(u64),
     /// Skipping to the end of the line that closes a chunk.
     ChunkEnd,
-    /// Collecting trailer lines until an empty one.
-    Trailers(Vec<u8>),
+    /// Collecting trailer lines (into `FramingWatch::line`) until an empty one.
+    Trailers,
     /// Not watching (HTTP/2, an upgrade, ambiguous framing already found, or bytes that
     /// hyper will refuse).
     Off,
@@ -73,8 +73,9 @@ enum State {
 pub(crate) struct FramingWatch<T> {
     inner: T,
     state: State,
-    /// The request head being collected; reused so a connection allocates it once.
-    head: Vec<u8>,
+    /// The request head, chunk-size line or trailer line being collected; one buffer,
+    /// reused, so a connection allocates it once rather than once per chunk.
+    line: Vec<u8>,
     /// Request heads completed so far.
     heads: usize,
     flag: FramingFlag,
@@ -85,7 +86,7 @@ impl<T> FramingWatch<T> {
         Self {
             inner,
             state: State::Head,
-            head: Vec::new(),
+            line: Vec::new(),
             heads: 0,
             flag,
         }
@@ -97,8 +98,8 @@ impl<T> FramingWatch<T> {
             let consumed = match &mut self.state {
                 State::Off => return,
                 State::Head => {
-                    let before = self.head.len();
-                    self.head.extend_from_slice(bytes);
+                    let before = self.line.len();
+                    self.line.extend_from_slice(bytes);
                     match self.end_of_head() {
                         // The head ended `end - before` bytes into this read.
                         Some(end) => end - before,
@@ -115,13 +116,14 @@ impl<T> FramingWatch<T> {
                     }
                     take
                 }
-                State::ChunkSize(line) => match take_line(line, bytes) {
+                State::ChunkSize => match take_line(&mut self.line, bytes) {
                     Some(taken) => {
-                        self.state = match chunk_size(line) {
-                            Some(0) => State::Trailers(Vec::new()),
+                        self.state = match chunk_size(&self.line) {
+                            Some(0) => State::Trailers,
                             Some(size) => State::ChunkData(size),
                             None => State::Off,
                         };
+                        self.line.clear();
                         taken
                     }
                     None => {
@@ -141,18 +143,17 @@ impl<T> FramingWatch<T> {
                 }
                 State::ChunkEnd => match bytes.iter().position(|&b| b == b'\n') {
                     Some(at) => {
-                        self.state = State::ChunkSize(Vec::new());
+                        self.state = State::ChunkSize;
                         at + 1
                     }
                     None => bytes.len(),
                 },
-                State::Trailers(line) => match take_line(line, bytes) {
+                State::Trailers => match take_line(&mut self.line, bytes) {
                     Some(taken) => {
-                        if line.iter().all(|&b| b == b'\r') {
+                        if self.line.iter().all(|&b| b == b'\r') {
                             self.state = State::Head;
-                        } else {
-                            line.clear();
                         }
+                        self.line.clear();
                         taken
                     }
                     None => {
@@ -172,7 +173,7 @@ impl<T> FramingWatch<T> {
         }
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
-        let head_length = match request.parse(&self.head) {
+        let head_length = match request.parse(&self.line) {
             Ok(httparse::Status::Complete(head_length)) => head_length,
             Ok(httparse::Status::Partial) => {
                 self.off_if_longer(MAX_REQUEST_HEAD);
@@ -207,7 +208,7 @@ impl<T> FramingWatch<T> {
             State::Off
         } else if let Some(coding) = transfer_encoding {
             match is_chunked(coding) {
-                true => State::ChunkSize(Vec::new()),
+                true => State::ChunkSize,
                 false => State::Off,
             }
         } else {
@@ -217,14 +218,13 @@ impl<T> FramingWatch<T> {
                 Some(None) => State::Off,
             }
         };
-        self.head.clear();
+        self.line.clear();
         Some(head_length)
     }
 
     fn off_if_longer(&mut self, limit: usize) {
         let len = match &self.state {
-            State::Head => self.head.len(),
-            State::ChunkSize(buf) | State::Trailers(buf) => buf.len(),
+            State::Head | State::ChunkSize | State::Trailers => self.line.len(),
             _ => 0,
         };
         if len > limit {

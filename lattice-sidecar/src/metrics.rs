@@ -51,13 +51,13 @@ struct Inner {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    upstream: String,
+    upstream: Arc<str>,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabel {
-    upstream: String,
+    upstream: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -147,21 +147,21 @@ impl Metrics {
         }
     }
 
-    pub fn response(&self, upstream: &str, status: u16) {
+    pub fn response(&self, upstream: &Arc<str>, status: u16) {
         self.inner
             .requests
             .get_or_create(&RequestLabels {
-                upstream: upstream.to_owned(),
+                upstream: upstream.clone(),
                 status,
             })
             .inc();
     }
 
-    pub fn latency(&self, upstream: &str, seconds: f64) {
+    pub fn latency(&self, upstream: &Arc<str>, seconds: f64) {
         self.inner
             .latency
             .get_or_create(&UpstreamLabel {
-                upstream: upstream.to_owned(),
+                upstream: upstream.clone(),
             })
             .observe(seconds);
     }
@@ -177,11 +177,11 @@ impl Metrics {
             .inc();
     }
 
-    pub fn connect_error(&self, upstream: &str) {
+    pub fn connect_error(&self, upstream: &Arc<str>) {
         self.inner
             .connect_errors
             .get_or_create(&UpstreamLabel {
-                upstream: upstream.to_owned(),
+                upstream: upstream.clone(),
             })
             .inc();
     }

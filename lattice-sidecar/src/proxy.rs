@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use lattice_client::Signer;
 use tower::ServiceExt;
 
-use crate::body::{AccessLog, RequestBody, ResponseBody};
+use crate::body::{ACCESS_LOG, AccessLog, RequestBody, ResponseBody};
 use crate::config::{Route, UpstreamConfig};
 use crate::errors::{Synthetic, chain};
 use crate::framing::AmbiguousFraming;
@@ -43,6 +43,8 @@ struct Inner {
     /// Plain-HTTP upstreams for HTTP/2 clients (gRPC).
     h2c: SignedClient,
     metrics: Metrics,
+    /// The log's and metrics' upstream until one is chosen.
+    no_upstream: Arc<str>,
 }
 
 // === impl Proxy ===
@@ -65,6 +67,7 @@ impl Proxy {
                 negotiated,
                 h2c,
                 metrics,
+                no_upstream: "-".into(),
             }),
         }
     }
@@ -77,12 +80,18 @@ impl Proxy {
         let (mut parts, body) = request.into_parts();
         let inbound_version = parts.version;
         let grpc = is_grpc(&parts.headers);
+        // Host and path are only for the access-log line: not copied when it is off.
+        let logged = tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO);
+        let (host, path) = match logged {
+            true => (requested_host(&parts), parts.uri.path().to_owned()),
+            false => (String::new(), String::new()),
+        };
         let mut log = AccessLog {
             start: Instant::now(),
             method: parts.method.clone(),
-            host: requested_host(&parts),
-            path: parts.uri.path().to_owned(),
-            upstream: "-".to_owned(),
+            host,
+            path,
+            upstream: inner.no_upstream.clone(),
             status: StatusCode::OK,
             error: None,
             bytes_in: Arc::new(AtomicU64::new(0)),
@@ -115,15 +124,16 @@ impl Proxy {
             Ok(target) => target,
             Err(synthetic) => return Ok(self.synthetic(synthetic, log, grpc)),
         };
-        let upstream = target.authority.to_string();
-        log.upstream.clone_from(&upstream);
+        // One copy, shared by the log and the metrics' labels.
+        let upstream: Arc<str> = target.authority.as_str().into();
+        log.upstream = upstream.clone();
         let uri = match upstream_uri(&target, &parts.uri) {
             Ok(uri) => uri,
             Err(synthetic) => return Ok(self.synthetic(synthetic, log, grpc)),
         };
         // Credentials are loaded and refreshed in the background: a request never waits
         // for the provider, and fails fast while there are none.
-        if let Err(error) = inner.signer.credentials().try_cached() {
+        if let Err(error) = inner.signer.credentials().ensure_cached() {
             inner.metrics.signing_failure("credentials-unavailable");
             return Ok(self.synthetic(Synthetic::credentials_unavailable(error), log, grpc));
         }

@@ -14,9 +14,10 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use lattice_client::{SIGNER_OWNED_HEADERS, SigningConfig};
+use pin_project_lite::pin_project;
 use tokio::net::TcpStream;
 use tower_service::Service;
 
@@ -150,7 +151,7 @@ impl Service<Uri> for TimedConnector {
 // === impl ResolvingConnector ===
 
 impl Service<Uri> for ResolvingConnector {
-    type Response = TokioIo<TcpStream>;
+    type Response = UpstreamTcp;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
@@ -183,7 +184,74 @@ impl Service<Uri> for ResolvingConnector {
         };
         let connecting = self.http.call(destination);
         // Marked, so a failed TLS handshake on top is not mistaken for it.
-        Box::pin(async move { connecting.await.map_err(|e| TcpConnectError::new(e).into()) })
+        Box::pin(async move {
+            match connecting.await {
+                Ok(tcp) => Ok(UpstreamTcp { inner: tcp }),
+                Err(error) => Err(TcpConnectError::new(error).into()),
+            }
+        })
+    }
+}
+
+pin_project! {
+    /// An upstream TCP connection that reports no connection info. hyper-util's
+    /// `TcpStream` reports its addresses, and the pooled client then copies them into the
+    /// extensions of every response (three allocations per request) that the proxy drops.
+    pub struct UpstreamTcp {
+        #[pin]
+        inner: TokioIo<TcpStream>,
+    }
+}
+
+impl Connection for UpstreamTcp {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl hyper::rt::Read for UpstreamTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.project().inner.poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for UpstreamTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.project().inner.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.project().inner.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+}
+
+impl std::fmt::Debug for UpstreamTcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTcp").finish_non_exhaustive()
     }
 }
 
