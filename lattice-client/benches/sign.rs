@@ -8,6 +8,10 @@
 //! plus the HMAC of its string to sign with a ready key, and adding the four signed
 //! headers to the request's `HeaderMap`. Setup checks that the floor's signature equals
 //! lattice-client's, so it hashes exactly the bytes that are signed.
+//!
+//! The `signer` row signs the same case the way the tower layer does: through a `Signer`
+//! and its credentials cache, with credentials carrying the property map aws-config's
+//! providers set.
 
 use std::borrow::Cow;
 use std::hint::black_box;
@@ -21,7 +25,7 @@ use aws_sigv4::sign::{v4, v4a};
 use aws_smithy_runtime_api::client::identity::Identity;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, Method, Request, Uri};
-use lattice_client::SigningConfig;
+use lattice_client::{CredentialsCache, Signer, SigningConfig};
 
 const HOST: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
 
@@ -262,5 +266,40 @@ fn bench_floor(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_sign, bench_floor);
+fn bench_signer(c: &mut Criterion) {
+    use aws_credential_types::credential_feature::AwsCredentialFeature;
+
+    let mut group = c.benchmark_group("signer");
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name == "sigv4/get+token")
+        .expect("case");
+    let mut creds = credentials(true);
+    creds
+        .get_property_mut_or_default::<Vec<AwsCredentialFeature>>()
+        .push(AwsCredentialFeature::CredentialsEnvVars);
+    let config = SigningConfig::builder().build().unwrap();
+    let signer = Signer::new(config, CredentialsCache::from_static(creds));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(signer.credentials().warm())
+        .expect("static credentials");
+    group.bench_function("lattice-client/sigv4/get+token", |b| {
+        b.iter(|| {
+            let mut uri = case.uri.clone();
+            let mut headers = case.headers.clone();
+            let signed = signer
+                .sign_parts_if_warm(&case.method, &mut uri, &mut headers)
+                .unwrap();
+            black_box((signed, headers))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_sign, bench_floor, bench_signer);
 criterion_main!(benches);
