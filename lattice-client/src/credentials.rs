@@ -37,6 +37,10 @@ const NO_EXPIRY_REFRESH_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
 /// A cloneable handle to cached AWS credentials. Clones share one cache.
 ///
+/// Provider calls are bounded by `tokio::time::timeout`, so they need a Tokio runtime with
+/// timers enabled (`enable_all()` or `enable_time()`, as hyper, reqwest and tonic also
+/// need); without timers Tokio panics on the first provider call.
+///
 /// See the [crate docs](crate) for an example.
 #[derive(Clone)]
 pub struct CredentialsCache {
