@@ -76,7 +76,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use http::{Extensions, Uri};
 use pin_project_lite::pin_project;
@@ -85,6 +85,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::{BoxError, Error};
+use crate::layer::{ResponseHead, SignThenCall};
 use crate::signer::{Signed, Signer};
 
 /// Signs every request a [`reqwest_middleware::ClientWithMiddleware`] sends; also a tower
@@ -109,8 +110,6 @@ pub struct SigV4Service<S> {
     signer: Signer,
 }
 
-type SignFuture = Pin<Box<dyn Future<Output = (Result<Signed, Error>, reqwest::Request)> + Send>>;
-
 pin_project! {
     /// Response future of [`SigV4Service`].
     pub struct ResponseFuture<S>
@@ -118,20 +117,7 @@ pin_project! {
         S: Service<reqwest::Request>,
     {
         #[pin]
-        state: State<S>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<S>
-    where
-        S: Service<reqwest::Request>,
-    {
-        // The signer rides along to show the response to its clock-skew correction.
-        Signing { signing: SignFuture, inner: Option<S>, signer: Option<Signer> },
-        Calling { #[pin] future: S::Future, signer: Option<Signer> },
-        Failed { error: Option<Error> },
+        call: SignThenCall<S, reqwest::Request>,
     }
 }
 
@@ -269,32 +255,20 @@ where
     fn call(&mut self, mut request: reqwest::Request) -> Self::Future {
         // `poll_ready` was called on `self.inner`; take that one and leave a fresh clone.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        match sign_if_warm(&self.signer, &mut request) {
-            Ok(Some(_)) => ResponseFuture {
-                state: State::Calling {
-                    future: inner.call(request),
-                    signer: Some(self.signer.clone()),
-                },
-            },
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let call = match sign_if_warm(&self.signer, &mut request) {
+            Ok(Some(_)) => SignThenCall::calling(inner, request, &self.signer),
             Ok(None) => {
                 let signer = self.signer.clone();
                 let signing = Box::pin(async move {
-                    let result = sign(&signer, &mut request).await;
+                    let result = sign(&signer, &mut request).await.map(drop);
                     (result, request)
                 });
-                ResponseFuture {
-                    state: State::Signing {
-                        signing,
-                        inner: Some(inner),
-                        signer: Some(self.signer.clone()),
-                    },
-                }
+                SignThenCall::awaiting_credentials(signing, inner, &self.signer)
             }
-            Err(error) => ResponseFuture {
-                state: State::Failed { error: Some(error) },
-            },
-        }
+            Err(error) => SignThenCall::failed(error),
+        };
+        ResponseFuture { call }
     }
 }
 
@@ -308,40 +282,17 @@ where
     type Output = Result<S::Response, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Signing {
-                    signing,
-                    inner,
-                    signer,
-                } => {
-                    let (result, request) = ready!(signing.as_mut().poll(cx));
-                    if let Err(error) = result {
-                        return Poll::Ready(Err(error.into()));
-                    }
-                    let Some(mut inner) = inner.take() else {
-                        return Poll::Ready(Err("ResponseFuture polled after completion".into()));
-                    };
-                    let future = inner.call(request);
-                    let signer = signer.take();
-                    this.state.set(State::Calling { future, signer });
-                }
-                StateProj::Calling { future, signer } => {
-                    let response = ready!(future.poll(cx)).map_err(Into::into)?;
-                    if let Some(signer) = signer {
-                        signer.observe_response(response.status(), response.headers());
-                    }
-                    return Poll::Ready(Ok(response));
-                }
-                StateProj::Failed { error } => {
-                    return Poll::Ready(Err(match error.take() {
-                        Some(error) => error.into(),
-                        None => "ResponseFuture polled after completion".into(),
-                    }));
-                }
-            }
-        }
+        self.project().call.poll(cx)
+    }
+}
+
+impl ResponseHead for reqwest::Response {
+    fn status(&self) -> http::StatusCode {
+        self.status()
+    }
+
+    fn headers(&self) -> &http::HeaderMap {
+        self.headers()
     }
 }
 

@@ -4,14 +4,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use http::{HeaderMap, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::clock::SigningClock;
 use crate::error::{BoxError, Error};
 use crate::signer::Signer;
-
-type SignFuture<B> = Pin<Box<dyn Future<Output = (Result<(), Error>, http::Request<B>)> + Send>>;
 
 pin_project! {
     /// Response future of [`SigV4`](super::SigV4): waits for credentials if the cache was
@@ -22,19 +21,7 @@ pin_project! {
         S: Service<http::Request<B>>,
     {
         #[pin]
-        state: State<S, B>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<S, B>
-    where
-        S: Service<http::Request<B>>,
-    {
-        Signing { signing: SignFuture<B>, inner: Option<S>, clock: Option<Arc<SigningClock>> },
-        Calling { #[pin] future: S::Future, clock: Option<Arc<SigningClock>> },
-        Failed { error: Option<Error> },
+        call: SignThenCall<S, http::Request<B>>,
     }
 }
 
@@ -45,10 +32,89 @@ where
     S: Service<http::Request<B>>,
     B: Send + 'static,
 {
-    pub(crate) fn calling(future: S::Future, signer: &Signer) -> Self {
+    pub(crate) fn new(call: SignThenCall<S, http::Request<B>>) -> Self {
+        Self { call }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
+    S::Error: Into<BoxError>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().call.poll(cx)
+    }
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<http::Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+/// What the clock-skew correction reads from a response. Implemented for each response
+/// type an integration returns, so [`SignThenCall`] serves them all.
+pub(crate) trait ResponseHead {
+    fn status(&self) -> StatusCode;
+    fn headers(&self) -> &HeaderMap;
+}
+
+impl<B> ResponseHead for http::Response<B> {
+    fn status(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        self.headers()
+    }
+}
+
+/// Signs a request with credentials the cache has yet to load; yields the request back
+/// with the outcome.
+pub(crate) type SignFuture<Req> = Pin<Box<dyn Future<Output = (Result<(), Error>, Req)> + Send>>;
+
+pin_project! {
+    /// The state machine behind every integration's response future, whatever its request
+    /// type: wait for signing if the cache was cold, call the inner service, and show the
+    /// response to the clock-skew correction.
+    pub(crate) struct SignThenCall<S, Req>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        state: State<S, Req>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, Req>
+    where
+        S: Service<Req>,
+    {
+        Signing { signing: SignFuture<Req>, inner: Option<S>, clock: Option<Arc<SigningClock>> },
+        Calling { #[pin] future: S::Future, clock: Option<Arc<SigningClock>> },
+        Failed { error: Option<Error> },
+    }
+}
+
+// === impl SignThenCall ===
+
+impl<S, Req> SignThenCall<S, Req>
+where
+    S: Service<Req>,
+{
+    /// The request is signed: call the inner service now.
+    pub(crate) fn calling(mut inner: S, request: Req, signer: &Signer) -> Self {
         Self {
             state: State::Calling {
-                future,
+                future: inner.call(request),
                 clock: skew_observer(signer),
             },
         }
@@ -60,21 +126,17 @@ where
         }
     }
 
+    /// The cache was cold: `signing` waits for credentials, then the inner service runs.
     pub(crate) fn awaiting_credentials(
-        signer: Signer,
-        mut request: http::Request<B>,
+        signing: SignFuture<Req>,
         inner: S,
+        signer: &Signer,
     ) -> Self {
-        let clock = skew_observer(&signer);
-        let signing = Box::pin(async move {
-            let result = signer.sign(&mut request).await.map(drop);
-            (result, request)
-        });
         Self {
             state: State::Signing {
                 signing,
                 inner: Some(inner),
-                clock,
+                clock: skew_observer(signer),
             },
         }
     }
@@ -86,9 +148,10 @@ fn skew_observer(signer: &Signer) -> Option<Arc<SigningClock>> {
     clock.corrects_skew().then(|| clock.clone())
 }
 
-impl<S, B, ResBody> Future for ResponseFuture<S, B>
+impl<S, Req> Future for SignThenCall<S, Req>
 where
-    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
+    S: Service<Req>,
+    S::Response: ResponseHead,
     S::Error: Into<BoxError>,
 {
     type Output = Result<S::Response, BoxError>;
@@ -128,14 +191,5 @@ where
                 }
             }
         }
-    }
-}
-
-impl<S, B> fmt::Debug for ResponseFuture<S, B>
-where
-    S: Service<http::Request<B>>,
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }

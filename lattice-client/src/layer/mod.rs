@@ -28,5 +28,7 @@ mod layer;
 mod service;
 
 pub use self::future::ResponseFuture;
+#[cfg(feature = "reqwest")]
+pub(crate) use self::future::{ResponseHead, SignThenCall};
 pub use self::layer::SigV4Layer;
 pub use self::service::SigV4;

@@ -2,6 +2,7 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
+use super::future::SignThenCall;
 use super::{ResponseFuture, SigV4Layer};
 use crate::error::BoxError;
 use crate::signer::Signer;
@@ -51,23 +52,25 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         // `poll_ready` was called on `self.inner`; take that one and leave a fresh clone.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = std::mem::replace(&mut self.inner, clone);
 
         let (mut parts, body) = request.into_parts();
-        match self
-            .signer
-            .sign_parts_if_warm(&parts.method, &mut parts.uri, &mut parts.headers)
-        {
-            Ok(Some(_)) => {
-                let future = inner.call(http::Request::from_parts(parts, body));
-                ResponseFuture::calling(future, &self.signer)
+        let signed =
+            self.signer
+                .sign_parts_if_warm(&parts.method, &mut parts.uri, &mut parts.headers);
+        let request = http::Request::from_parts(parts, body);
+        ResponseFuture::new(match signed {
+            Ok(Some(_)) => SignThenCall::calling(inner, request, &self.signer),
+            Ok(None) => {
+                let signer = self.signer.clone();
+                let mut request = request;
+                let signing = Box::pin(async move {
+                    let result = signer.sign(&mut request).await.map(drop);
+                    (result, request)
+                });
+                SignThenCall::awaiting_credentials(signing, inner, &self.signer)
             }
-            Ok(None) => ResponseFuture::awaiting_credentials(
-                self.signer.clone(),
-                http::Request::from_parts(parts, body),
-                inner,
-            ),
-            Err(error) => ResponseFuture::failed(error),
-        }
+            Err(error) => SignThenCall::failed(error),
+        })
     }
 }

@@ -219,6 +219,48 @@ async fn tower_service_signs_with_cold_and_warm_cache() {
     );
 }
 
+/// The tower service shows each response to the clock-skew correction, whether the call
+/// waited for credentials (cold) or not (warm).
+#[tokio::test]
+async fn tower_service_learns_clock_skew_from_refusals() {
+    let signer = signer(CredentialsCache::from_static(credentials()));
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let server_ahead = Arc::new(Mutex::new(Duration::ZERO));
+    let inner = {
+        let server_ahead = server_ahead.clone();
+        tower::service_fn(move |_: reqwest::Request| {
+            let date = httpdate::fmt_http_date(now + *server_ahead.lock().unwrap());
+            async move {
+                let response = http::Response::builder()
+                    .status(403)
+                    .header("date", date)
+                    .body("InvalidSignatureException")
+                    .unwrap();
+                Ok::<_, std::convert::Infallible>(reqwest::Response::from(response))
+            }
+        })
+    };
+    let service = ServiceBuilder::new()
+        .layer(SigV4Middleware::new(signer.clone()))
+        .service(inner);
+    let client = client();
+    for (cache, ahead) in [("cold", 600), ("warm", 1200)] {
+        assert_eq!(signer.credentials().cached().is_some(), cache == "warm");
+        *server_ahead.lock().unwrap() = Duration::from_secs(ahead);
+        let request = client
+            .get(format!("https://{HOST}/orders"))
+            .build()
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 403);
+        assert_eq!(
+            signer.clock_offset_millis(),
+            i64::try_from(ahead).unwrap() * 1000,
+            "{cache} cache"
+        );
+    }
+}
+
 #[tokio::test]
 async fn sign_replaces_forged_signer_headers() {
     let signer = signer(CredentialsCache::from_static(credentials()));
