@@ -65,6 +65,7 @@ pub mod clock;
 mod credentials;
 mod error;
 mod fast;
+pub mod grpc;
 pub mod host;
 pub mod layer;
 mod signer;

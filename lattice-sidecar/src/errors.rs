@@ -216,15 +216,7 @@ impl Synthetic {
     pub fn into_grpc_response<B: Default>(self) -> Response<B> {
         // grpc-message is percent-encoded UTF-8: printable ASCII but `%` goes as is.
         const GRPC_MESSAGE_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
-        // https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md
-        let code: u16 = match self.status.as_u16() {
-            400 => 13,
-            401 => 16,
-            403 => 7,
-            404 => 12,
-            429 | 502 | 503 | 504 => 14,
-            _ => 2,
-        };
+        let code = lattice_client::grpc::code_for_http_status(self.status);
         let message = format!("lattice-sidecar: {}", self.message);
         let message = percent_encoding::utf8_percent_encode(&message, GRPC_MESSAGE_SET).to_string();
         let mut response = Response::new(B::default());

@@ -291,15 +291,7 @@ fn with_grpc_status<ResBody>(mut response: http::Response<ResBody>) -> http::Res
     if status == http::StatusCode::OK || is_grpc || headers.contains_key(GRPC_STATUS) {
         return response;
     }
-    // https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md
-    let code = match status.as_u16() {
-        400 => tonic::Code::Internal,
-        401 => tonic::Code::Unauthenticated,
-        403 => tonic::Code::PermissionDenied,
-        404 => tonic::Code::Unimplemented,
-        429 | 502 | 503 | 504 => tonic::Code::Unavailable,
-        _ => tonic::Code::Unknown,
-    };
+    let code = tonic::Code::from_i32(crate::grpc::code_for_http_status(status));
     let error_type = headers
         .get("x-amzn-errortype")
         .and_then(|v| v.to_str().ok())
