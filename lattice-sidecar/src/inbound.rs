@@ -41,6 +41,10 @@ pub fn map_request(
 ///   front of it from disagreeing about the destination;
 /// - a `Transfer-Encoding` other than `chunked`: hyper removes only the chunked framing,
 ///   so anything else would be forwarded as if it were the content.
+///
+/// It runs after [`route_request`] has accepted the request, as in [`map_request`]: an
+/// origin-form request's `Host` is then known to be `host[:port]`, and only its port is
+/// checked here.
 pub fn check_request(uri: &Uri, headers: &HeaderMap) -> Result<(), Synthetic> {
     if let Some(scheme) = uri.scheme()
         && *scheme != Scheme::HTTP
@@ -55,27 +59,36 @@ pub fn check_request(uri: &Uri, headers: &HeaderMap) -> Result<(), Synthetic> {
         ));
     }
     if let Some(authority) = uri.authority() {
-        check_port(authority)?;
+        check_port(authority.as_str())?;
     }
     let mut hosts = headers.get_all(HOST).iter();
     // Several Host headers are refused by `route_request`.
     if let (Some(host), None) = (hosts.next(), hosts.next()) {
-        let parsed = Authority::try_from(host.as_bytes());
-        if let Ok(host) = &parsed {
-            check_port(host)?;
-        }
-        if let Some(authority) = uri.authority()
-            && !parsed.is_ok_and(|host| same_origin(uri.scheme(), authority, &host))
-        {
-            return Err(Synthetic::bad_request(
-                "invalid-host",
-                format!(
-                    "the Host header `{}` does not name the host of the request target `{}`; \
-                     send one host",
-                    printable(&String::from_utf8_lossy(host.as_bytes())),
-                    printable(authority.as_str())
-                ),
-            ));
+        match uri.authority() {
+            // Origin-form, the common case: `route_request` has parsed this Host already,
+            // and the port check reads text, so parsing it again (a copy) is not needed.
+            None => {
+                if let Ok(host) = host.to_str() {
+                    check_port(host)?;
+                }
+            }
+            Some(authority) => {
+                let parsed = Authority::try_from(host.as_bytes());
+                if let Ok(host) = &parsed {
+                    check_port(host.as_str())?;
+                }
+                if !parsed.is_ok_and(|host| same_origin(uri.scheme(), authority, &host)) {
+                    return Err(Synthetic::bad_request(
+                        "invalid-host",
+                        format!(
+                            "the Host header `{}` does not name the host of the request target \
+                             `{}`; send one host",
+                            printable(&String::from_utf8_lossy(host.as_bytes())),
+                            printable(authority.as_str())
+                        ),
+                    ));
+                }
+            }
         }
     }
     for coding in headers.get_all(TRANSFER_ENCODING) {
@@ -96,10 +109,9 @@ pub fn check_request(uri: &Uri, headers: &HeaderMap) -> Result<(), Synthetic> {
     Ok(())
 }
 
-/// The port after the host, if any, must be 1–65535. (`host:` is left to the allow-list,
-/// and user info to `route_request`: both refuse it.)
-fn check_port(authority: &Authority) -> Result<(), Synthetic> {
-    let text = authority.as_str();
+/// The port after the host in `host[:port]`, if any, must be 1–65535. (`host:` is left to
+/// the allow-list, and user info to `route_request`: both refuse it.)
+fn check_port(text: &str) -> Result<(), Synthetic> {
     if text.contains('@') {
         return Ok(());
     }
