@@ -23,12 +23,7 @@ use hyper_util::{
     server::conn::auto,
 };
 use lattice_tests::cli::{loopback_addr, wait_for_signal};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-use rustls::{
-    ServerConfig,
-    crypto::ring,
-    pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer},
-};
+use lattice_tests::emulator::Certificates;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -94,7 +89,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (ca_pem, mut config) = tls_config(&args.hosts)?;
+    let certificates = Certificates::generate(&args.hosts)?;
+    let ca_pem = certificates.ca_pem;
+    let mut config = Arc::unwrap_or_clone(certificates.server_config);
     if args.http1_only {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
     }
@@ -258,36 +255,4 @@ fn param(query: &str, name: &str) -> Option<u64> {
         let (key, value) = pair.split_once('=')?;
         (key == name).then(|| value.parse().ok()).flatten()
     })
-}
-
-/// A throw-away CA and a leaf for `hosts` (+ localhost, 127.0.0.1); returns the CA PEM.
-fn tls_config(
-    hosts: &[String],
-) -> Result<(String, ServerConfig), Box<dyn std::error::Error + Send + Sync>> {
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "bench-upstream test CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-
-    let mut names = hosts.to_vec();
-    names.extend(["localhost".to_owned(), "127.0.0.1".to_owned()]);
-    let leaf_key = KeyPair::generate()?;
-    let mut leaf_params = CertificateParams::new(names)?;
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "bench-upstream");
-    let leaf_cert = leaf_params.signed_by(&leaf_key, &ca_cert, &ca_key)?;
-
-    let chain = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok((ca_cert.pem(), config))
 }

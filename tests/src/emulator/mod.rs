@@ -55,6 +55,7 @@ pub use keys::{KeyStore, test_identity};
 pub use log::{RequestRecord, Verdict};
 pub use services::{AuthType, Service};
 pub use targets::download::pattern_byte;
+pub use tls::Certificates;
 
 pub use crate::verifier::Secret;
 

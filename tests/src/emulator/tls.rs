@@ -14,19 +14,20 @@ use rustls::{
 
 use super::Error;
 
-/// A throw-away CA and the leaf certificate it signed for every service host.
+/// A throw-away CA and the leaf certificate it signed for every service host (the emulator's,
+/// and `bench-upstream`'s).
 #[derive(Debug)]
-pub(crate) struct Certificates {
-    pub(crate) ca_pem: String,
-    pub(crate) ca_der: CertificateDer<'static>,
-    pub(crate) server_config: Arc<ServerConfig>,
+pub struct Certificates {
+    pub ca_pem: String,
+    pub ca_der: CertificateDer<'static>,
+    pub server_config: Arc<ServerConfig>,
 }
 
 // === impl Certificates ===
 
 impl Certificates {
     /// Issues a leaf for `hosts` (plus `localhost` and `127.0.0.1`, handy with curl).
-    pub(crate) fn generate(hosts: &[String]) -> Result<Self, Error> {
+    pub fn generate(hosts: &[String]) -> Result<Self, Error> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
