@@ -38,6 +38,9 @@ const MAX_WORKERS: usize = 1024;
         (*.vpc-lattice-svcs.<region>.on.aws) and --custom-domain names are signed.",
     after_help = "Exit codes: 0 after a clean shutdown, 64 for an invalid configuration, 1 otherwise."
 )]
+// These doc comments are the `--help` text, read in a terminal: URLs and `[::1]` stay
+// plain text rather than Markdown links.
+#[allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 pub struct Args {
     /// Address to accept HTTP/1.1 and h2c traffic on.
     #[arg(

@@ -36,9 +36,10 @@ pub fn map_request(
 /// - a request-target scheme other than `http`/`https` (`ftp://…`);
 /// - a port that is not 1–65535 (`host:99999`), in the URI or `Host`;
 /// - an absolute-form URI (or HTTP/2 `:authority`) and a `Host` header naming different
-///   hosts, or no host[:port] at all. RFC 9112 §3.2.2 lets a proxy ignore such a `Host`, and RFC 9113 §8.3.1 says
-///   to treat it as malformed; refusing keeps the sidecar and any `Host`-routing hop in
-///   front of it from disagreeing about the destination;
+///   hosts, or no `host[:port]` at all. RFC 9112 §3.2.2 lets a proxy ignore such a
+///   `Host`, and RFC 9113 §8.3.1 says to treat it as malformed; refusing keeps the
+///   sidecar and any `Host`-routing hop in front of it from disagreeing about the
+///   destination;
 /// - a `Transfer-Encoding` other than `chunked`: hyper removes only the chunked framing,
 ///   so anything else would be forwarded as if it were the content.
 ///
