@@ -1,0 +1,90 @@
+# Shared by bench/sidecar.sh and bench/flamegraphs.sh (sourced, not run): a scratch
+# directory, child processes killed on exit, and the local TLS upstream plus a sidecar in
+# front of it. Loopback only. Needs ROOT, HOST, SIDECAR_BIN and UPSTREAM_BIN set.
+
+WORK="$(mktemp -d -t "${BENCH_NAME:-bench}.XXXXXX")"
+PIDS=()
+# The load tool or feeder running right now (see run_load), killed first on exit.
+LOAD_PID=""
+FEED_PID=""
+cleanup() {
+  for pid in $LOAD_PID $FEED_PID "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# run_load OUT CMD...: run CMD in the background with output to OUT and wait for it, so a
+# signal interrupts `wait` at once and cleanup kills CMD (bash defers traps until a
+# foreground command or command substitution ends). Stdin is LOAD_STDIN or /dev/null.
+run_load() {
+  local out="$1" rc=0
+  shift
+  "$@" <"${LOAD_STDIN:-/dev/null}" >"$out" 2>&1 &
+  LOAD_PID=$!
+  wait "$LOAD_PID" || rc=$?
+  LOAD_PID=""
+  return "$rc"
+}
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# A free loopback port (checked with ss; the sidecar has no port-0 banner to read).
+free_port() {
+  local port tries
+  for ((tries = 0; tries < 100; tries++)); do
+    port=$((20000 + RANDOM % 40000))
+    if ! ss -Hltn "sport = :$port" | grep -q .; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "no free port" >&2
+  return 1
+}
+
+# wait_for DESCRIPTION SECONDS COMMAND...: poll COMMAND every 0.1 s.
+wait_for() {
+  local what="$1" secs="$2" i
+  shift 2
+  for ((i = 0; i < secs * 10; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "timed out waiting for $what" >&2
+  return 1
+}
+
+# start_upstream_and_sidecar: bench-upstream on ephemeral ports, and lattice-sidecar with a
+# fixed route to it. Sets UPSTREAM_PID, UP_TLS, UP_PLAIN, SC_PID, SC_PORT, ADMIN_PORT and
+# SIDECAR_CMD.
+start_upstream_and_sidecar() {
+  # The upstream prints its ports, then `ready`.
+  "$UPSTREAM_BIN" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --host "$HOST" \
+    --write-ca "$WORK/ca.pem" >"$WORK/upstream.out" 2>"$WORK/upstream.err" &
+  UPSTREAM_PID=$!
+  PIDS+=("$UPSTREAM_PID")
+  wait_for "bench-upstream" 20 grep -qx ready "$WORK/upstream.out"
+  UP_TLS="$(awk '$1 == "https" {print $2}' "$WORK/upstream.out")"
+  UP_PLAIN="$(awk '$1 == "http" {print $2}' "$WORK/upstream.out")"
+
+  # The sidecar has no port-0 banner: pick free ports, then wait for /readyz.
+  SC_PORT="$(free_port)"
+  ADMIN_PORT="$(free_port)"
+  SIDECAR_CMD=("$SIDECAR_BIN" --listen "127.0.0.1:$SC_PORT" --admin-listen "127.0.0.1:$ADMIN_PORT"
+    --upstream "https://$HOST" --resolve "$HOST:443:$UP_TLS" --ca-file "$WORK/ca.pem")
+  # Static fake credentials: the upstream verifies nothing, and IMDS must never be asked.
+  env -i PATH="$PATH" HOME="$WORK" AWS_ACCESS_KEY_ID=AKIDEXAMPLE \
+    AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY \
+    AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-west-2 RUST_LOG=warn \
+    ${SIDECAR_WORKERS:+LATTICE_SIDECAR_WORKERS=$SIDECAR_WORKERS} \
+    "${SIDECAR_CMD[@]}" >"$WORK/sidecar.out" 2>"$WORK/sidecar.err" &
+  SC_PID=$!
+  PIDS+=("$SC_PID")
+  wait_for "lattice-sidecar /readyz" 20 curl -fsS "http://127.0.0.1:$ADMIN_PORT/readyz"
+}
