@@ -256,18 +256,19 @@ where
         // `poll_ready` was called on `self.inner`; take that one and leave a fresh clone.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let call = match sign_if_warm(&self.signer, &mut request) {
-            Ok(Some(_)) => SignThenCall::calling(inner, request, &self.signer),
-            Ok(None) => {
-                let signer = self.signer.clone();
-                let signing = Box::pin(async move {
+        let signed = sign_if_warm(&self.signer, &mut request);
+        let call = SignThenCall::start(
+            signed,
+            inner,
+            request,
+            &self.signer,
+            |signer, mut request| {
+                Box::pin(async move {
                     let result = sign(&signer, &mut request).await.map(drop);
                     (result, request)
-                });
-                SignThenCall::awaiting_credentials(signing, inner, &self.signer)
-            }
-            Err(error) => SignThenCall::failed(error),
-        };
+                })
+            },
+        );
         ResponseFuture { call }
     }
 }

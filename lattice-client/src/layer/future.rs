@@ -10,7 +10,7 @@ use tower_service::Service;
 
 use crate::clock::SigningClock;
 use crate::error::{BoxError, Error};
-use crate::signer::Signer;
+use crate::signer::{Signed, Signer};
 
 pin_project! {
     /// Response future of [`SigV4`](super::SigV4): waits for credentials if the cache was
@@ -110,35 +110,29 @@ impl<S, Req> SignThenCall<S, Req>
 where
     S: Service<Req>,
 {
-    /// The request is signed: call the inner service now.
-    pub(crate) fn calling(mut inner: S, request: Req, signer: &Signer) -> Self {
-        Self {
-            state: State::Calling {
+    /// Start a call. `warm` is the outcome of signing with the cached credentials: signed
+    /// (call the inner service now), `Ok(None)` (the cache is cold: `sign_when_ready`
+    /// waits for credentials and signs, then the call runs), or the error to return.
+    pub(crate) fn start(
+        warm: Result<Option<Signed>, Error>,
+        mut inner: S,
+        request: Req,
+        signer: &Signer,
+        sign_when_ready: impl FnOnce(Signer, Req) -> SignFuture<Req>,
+    ) -> Self {
+        let state = match warm {
+            Ok(Some(_)) => State::Calling {
                 future: inner.call(request),
                 clock: skew_observer(signer),
             },
-        }
-    }
-
-    pub(crate) fn failed(error: Error) -> Self {
-        Self {
-            state: State::Failed { error: Some(error) },
-        }
-    }
-
-    /// The cache was cold: `signing` waits for credentials, then the inner service runs.
-    pub(crate) fn awaiting_credentials(
-        signing: SignFuture<Req>,
-        inner: S,
-        signer: &Signer,
-    ) -> Self {
-        Self {
-            state: State::Signing {
-                signing,
+            Ok(None) => State::Signing {
+                signing: sign_when_ready(signer.clone(), request),
                 inner: Some(inner),
                 clock: skew_observer(signer),
             },
-        }
+            Err(error) => State::Failed { error: Some(error) },
+        };
+        Self { state }
     }
 }
 

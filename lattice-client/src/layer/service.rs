@@ -59,18 +59,17 @@ where
             self.signer
                 .sign_parts_if_warm(&parts.method, &mut parts.uri, &mut parts.headers);
         let request = http::Request::from_parts(parts, body);
-        ResponseFuture::new(match signed {
-            Ok(Some(_)) => SignThenCall::calling(inner, request, &self.signer),
-            Ok(None) => {
-                let signer = self.signer.clone();
-                let mut request = request;
-                let signing = Box::pin(async move {
+        ResponseFuture::new(SignThenCall::start(
+            signed,
+            inner,
+            request,
+            &self.signer,
+            |signer, mut request| {
+                Box::pin(async move {
                     let result = signer.sign(&mut request).await.map(drop);
                     (result, request)
-                });
-                SignThenCall::awaiting_credentials(signing, inner, &self.signer)
-            }
-            Err(error) => SignThenCall::failed(error),
-        })
+                })
+            },
+        ))
     }
 }
