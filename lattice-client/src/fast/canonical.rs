@@ -158,6 +158,15 @@ impl Scratch {
     }
 
     fn write_query(&mut self, raw: &str) {
+        if is_canonical_query(raw) {
+            self.creq.push_str(raw);
+        } else {
+            self.write_sorted_query(raw);
+        }
+    }
+
+    /// Decode, re-encode and sort the pairs of `raw`.
+    fn write_sorted_query(&mut self, raw: &str) {
         self.query.clear();
         self.pairs.clear();
         for pair in raw.split('&').filter(|p| !p.is_empty()) {
@@ -247,6 +256,25 @@ impl Scratch {
             self.pairs = Vec::new();
         }
     }
+}
+
+/// Whether `raw` is its own canonical form: `key=value` pairs with one `=` each, of bytes
+/// that decoding and encoding both leave as they are, already in sorted order. Most
+/// queries are, and are then copied as they are instead of being split, re-encoded and
+/// sorted: 2-4% of a signature (`sigv4/get+token`, measured in a loop of 10^6 signs).
+fn is_canonical_query(raw: &str) -> bool {
+    let unreserved = |text: &str| text.bytes().all(|b| !BASE_SET[usize::from(b)]);
+    let mut previous = None;
+    for pair in raw.split('&') {
+        let Some((key, value)) = pair.split_once('=') else {
+            return false;
+        };
+        if !(unreserved(key) && unreserved(value)) || previous > Some((key, value)) {
+            return false;
+        }
+        previous = Some((key, value));
+    }
+    true
 }
 
 /// `form_urlencoded` decoding (with `+` kept literal, see the module docs), then smithy's
@@ -354,4 +382,43 @@ pub(crate) fn hex_into<'a>(bytes: &[u8], out: &'a mut [u8]) -> &'a str {
     }
     let len = (bytes.len() * 2).min(out.len());
     std::str::from_utf8(&out[..len]).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_queries_that_canonicalize_to_themselves_are_copied() {
+        let canonical = [
+            "id=42&view=full",
+            "a=1&a=2&b=",
+            "=x&a=",
+            "k=-_.~",
+            "a=1&a=1",
+        ];
+        let not_canonical = [
+            "",
+            "view=full&id=42",
+            "a=2&a=1",
+            "a",
+            "a=1&&b=2",
+            "a=1&",
+            "a=b=c",
+            "a=%41",
+            "a=x+y",
+            "a=caf\u{e9}",
+            "A=1&a=1&B=1",
+        ];
+        for query in canonical {
+            assert!(is_canonical_query(query), "{query}");
+            // The full canonicalization leaves it unchanged, so copying it is right.
+            let mut scratch = Scratch::new();
+            scratch.write_sorted_query(query);
+            assert_eq!(scratch.creq, query);
+        }
+        for query in not_canonical {
+            assert!(!is_canonical_query(query), "{query}");
+        }
+    }
 }
