@@ -8,5 +8,6 @@ cd "$(dirname "$0")/.."
 cargo build --workspace --bins --all-features
 cargo test --workspace --all-features --no-fail-fast "$@"
 # The signing bench once per case, in criterion's test mode: keeps it running, and checks
-# at setup that its floor hashes exactly what the signer signs.
-cargo test -p lattice-client --all-features --bench sign
+# at setup that its floor hashes exactly what the signer signs; and the interleaved ratio
+# bench in two small rounds, which checks that aws-sigv4 and lattice-client sign alike.
+cargo test -p lattice-client --all-features --bench sign --bench ratio

@@ -9,30 +9,28 @@
 //! (about 0.1 µs). This alternates the two cases in short batches, switching which goes
 //! first, and reports medians over the rounds and their ratio.
 
-use std::hint::black_box;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+#[allow(dead_code)] // Only the cases and credentials are used here.
+mod support;
 
-use aws_credential_types::Credentials;
-use http::{HeaderMap, Method, Uri};
+use std::hint::black_box;
+use std::time::Instant;
+
+use http::{Method, Uri};
 use lattice_client::SigningConfig;
 
-const HOST: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
+use support::{HOST, credentials, time};
 const ROUNDS: usize = 15;
 const SIGNS_PER_BATCH: u32 = 100_000;
 
 fn main() {
-    let credentials = Credentials::new(
-        "AKIDEXAMPLE",
-        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        Some("IQoJb3JpZ2luX2VjEXAMPLETOKEN".repeat(20)),
-        None,
-        "bench",
-    );
+    let credentials = credentials(true);
     let config = SigningConfig::builder().build().expect("config");
-    let mut headers = HeaderMap::new();
-    headers.insert("accept", "application/json".parse().expect("value"));
-    headers.insert("user-agent", "bench/1.0".parse().expect("value"));
-    let time = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let headers = support::cases()
+        .into_iter()
+        .find(|c| c.name == "sigv4/get+token")
+        .expect("case")
+        .headers;
+    let time = time();
     let uri = |query: &str| -> Uri {
         format!("https://{HOST}/orders?{query}")
             .parse()
