@@ -9,7 +9,7 @@
 //! (about 0.1 µs). This alternates the two cases in short batches, switching which goes
 //! first, and reports medians over the rounds and their ratio.
 
-#[allow(dead_code)] // Only the cases and credentials are used here.
+#[allow(dead_code)] // Only the case, the credentials and `median` are used here.
 mod support;
 
 use std::hint::black_box;
@@ -18,18 +18,14 @@ use std::time::Instant;
 use http::{Method, Uri};
 use lattice_client::SigningConfig;
 
-use support::{HOST, credentials, time};
+use support::{HOST, credentials, get_token_case, median, time};
 const ROUNDS: usize = 15;
 const SIGNS_PER_BATCH: u32 = 100_000;
 
 fn main() {
     let credentials = credentials(true);
     let config = SigningConfig::builder().build().expect("config");
-    let headers = support::cases()
-        .into_iter()
-        .find(|c| c.name == "sigv4/get+token")
-        .expect("case")
-        .headers;
+    let headers = get_token_case().headers;
     let time = time();
     let uri = |query: &str| -> Uri {
         format!("https://{HOST}/orders?{query}")
@@ -62,11 +58,7 @@ fn main() {
             sorted.push(batch(&cases[0]));
         }
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (sorted, unsorted) = (median(sorted), median(unsorted));
+    let (sorted, unsorted) = (median(&sorted), median(&unsorted));
     println!("query in canonical order (copied):   {sorted:.0} ns per signature");
     println!("same pairs reversed (sorted again):  {unsorted:.0} ns per signature");
     println!(

@@ -20,7 +20,12 @@ use std::time::Instant;
 use aws_smithy_runtime_api::client::identity::Identity;
 use lattice_client::SigningConfig;
 
-use support::{Floor, baseline_sign, credentials, time};
+use support::{Floor, baseline_sign, credentials, median, time};
+
+/// The three kinds of batch, as indexes into the timings.
+const AWS_SIGV4: usize = 0;
+const LATTICE: usize = 1;
+const FLOOR: usize = 2;
 
 fn main() {
     let full = std::env::args().any(|arg| arg == "--bench");
@@ -50,8 +55,8 @@ fn main() {
         let start = Instant::now();
         for _ in 0..per_batch {
             match kind {
-                0 => drop(black_box(baseline())),
-                1 => drop(black_box(lattice())),
+                AWS_SIGV4 => drop(black_box(baseline())),
+                LATTICE => drop(black_box(lattice())),
                 _ => drop(black_box((floor.signature(), floor.insert_headers()))),
             }
         }
@@ -71,10 +76,17 @@ fn main() {
     let per_round = |a: usize, b: usize| -> Vec<f64> {
         times[a].iter().zip(&times[b]).map(|(x, y)| x / y).collect()
     };
-    let (over_lattice, over_floor, lattice_over_floor) =
-        (per_round(0, 1), per_round(0, 2), per_round(1, 2));
+    let (over_lattice, over_floor, lattice_over_floor) = (
+        per_round(AWS_SIGV4, LATTICE),
+        per_round(AWS_SIGV4, FLOOR),
+        per_round(LATTICE, FLOOR),
+    );
     println!("sigv4/get+token: {rounds} rounds, {per_batch} signatures per batch, order rotated");
-    for (name, kind) in [("aws-sigv4", 0), ("lattice-client", 1), ("floor", 2)] {
+    for (name, kind) in [
+        ("aws-sigv4", AWS_SIGV4),
+        ("lattice-client", LATTICE),
+        ("floor", FLOOR),
+    ] {
         println!("  {name:<15} {:>7.0} ns (median)", median(&times[kind]));
     }
     for (name, ratios) in [
@@ -88,12 +100,6 @@ fn main() {
             median(ratios)
         );
     }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
 }
 
 fn range(values: &[f64]) -> (f64, f64) {

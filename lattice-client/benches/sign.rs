@@ -22,7 +22,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use lattice_client::{CredentialsCache, Signer, SigningConfig};
 
-use support::{Floor, baseline_sign, cases, credentials, time};
+use support::{Floor, baseline_sign, cases, credentials, get_token_case, time};
 
 fn bench_sign(c: &mut Criterion) {
     let mut group = c.benchmark_group("sign");
@@ -78,10 +78,7 @@ fn bench_signer(c: &mut Criterion) {
     let mut group = c.benchmark_group("signer");
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(2));
-    let case = cases()
-        .into_iter()
-        .find(|c| c.name == "sigv4/get+token")
-        .expect("case");
+    let case = get_token_case();
     let mut creds = credentials(true);
     creds
         .get_property_mut_or_default::<Vec<AwsCredentialFeature>>()

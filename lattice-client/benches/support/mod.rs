@@ -67,6 +67,14 @@ pub(crate) fn cases() -> Vec<Case> {
     cases
 }
 
+/// `sigv4/get+token`, the case the SigV4 bar is measured on.
+pub(crate) fn get_token_case() -> Case {
+    cases()
+        .into_iter()
+        .find(|c| c.name == "sigv4/get+token")
+        .expect("case")
+}
+
 pub(crate) fn credentials(token: bool) -> Credentials {
     let token = token.then(|| "IQoJb3JpZ2luX2VjEXAMPLETOKEN".repeat(20));
     Credentials::new(
@@ -169,12 +177,8 @@ impl Floor {
             "us-west-2",
             "vpc-lattice-svcs",
         );
-        let case = cases()
-            .into_iter()
-            .find(|c| c.name == "sigv4/get+token")
-            .expect("case");
         let floor = Floor {
-            case,
+            case: get_token_case(),
             creq: get_token_canonical_request(token),
             key: hmac::Hmac::new_from_slice(signing_key.as_ref()).expect("any key length"),
             date: HeaderValue::from_static("20231114T221320Z"),
@@ -239,4 +243,12 @@ impl Floor {
         }
         headers
     }
+}
+
+/// The median of batch timings (the upper one of an even count).
+#[allow(dead_code)] // For the batch benches (`ratio`, `query_order`); criterion has its own.
+pub(crate) fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
 }
