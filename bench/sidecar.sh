@@ -201,12 +201,16 @@ for ((round = 0; round < ROUNDS; round++)); do
   [[ -n "$NGX" ]] && H1_NGINX_RATIOS+=("$(ratio "${H1_RPS[nginx,$round]}" "${H1_RPS[direct,$round]}")")
   log "round $((round + 1)): direct ${H1_RPS[direct,$round]} req/s, sidecar ${H1_RPS[sidecar,$round]} (${H1_RATIOS[-1]}), nginx ${H1_RPS[nginx,$round]:--}${NGX:+ (${H1_NGINX_RATIOS[-1]})}"
 done
-# rps_of KIND -> that kind's requests/s in every round
-rps_of() { local r; for ((r = 0; r < ROUNDS; r++)); do echo "${H1_RPS[$1,$r]}"; done; }
+# per_round TABLE KIND -> TABLE[KIND,round] for every round, one per line
+per_round() {
+  local -n table="$1"
+  local r
+  for ((r = 0; r < ROUNDS; r++)); do echo "${table[$2,$r]}"; done
+}
 # shellcheck disable=SC2046 # one number per line, split on purpose
-H1_DIRECT="$(median $(rps_of direct))"
+H1_DIRECT="$(median $(per_round H1_RPS direct))"
 # shellcheck disable=SC2046
-H1_SIDECAR="$(median $(rps_of sidecar))"
+H1_SIDECAR="$(median $(per_round H1_RPS sidecar))"
 H1_CPU="$(per100k "$SC_TICKS" "$SC_REQS")"
 H1_UP_CPU_DIRECT="$(per100k "$UP_TICKS_DIRECT" "$UP_REQS_DIRECT")"
 H1_UP_CPU_SIDECAR="$(per100k "$UP_TICKS_SIDECAR" "$SC_REQS")"
@@ -215,7 +219,7 @@ H1_RATIO_SPREAD="$(spread "${H1_RATIOS[@]}")"
 H1_NGINX="-" H1_NGINX_RATIO="-" H1_NGINX_SPREAD="-"
 if [[ -n "$NGX" ]]; then
   # shellcheck disable=SC2046
-  H1_NGINX="$(median $(rps_of nginx))"
+  H1_NGINX="$(median $(per_round H1_RPS nginx))"
   H1_NGINX_RATIO="$(median "${H1_NGINX_RATIOS[@]}")"
   H1_NGINX_SPREAD="$(spread "${H1_NGINX_RATIOS[@]}")"
 fi
@@ -281,15 +285,12 @@ for ((round = 0; round < ROUNDS; round++)); do
   [[ -n "$NGX" ]] && nginx_added="${ADDN_P50[-1]} µs"
   log "round $((round + 1)): added p50 HTTP/1.1 ${ADD1_P50[-1]} µs, h2 ${ADD2_P50[-1]} µs, nginx $nginx_added"
 done
-# p50_of KIND / p99_of KIND -> that path's percentile in every round
-p50_of() { local r; for ((r = 0; r < ROUNDS; r++)); do echo "${P50[$1,$r]}"; done; }
-p99_of() { local r; for ((r = 0; r < ROUNDS; r++)); do echo "${P99[$1,$r]}"; done; }
 # shellcheck disable=SC2046
 {
-  L1D_P50="$(median $(p50_of h1-direct))" L1D_P99="$(median $(p99_of h1-direct))"
-  L1S_P50="$(median $(p50_of h1-sidecar))" L1S_P99="$(median $(p99_of h1-sidecar))"
-  L2D_P50="$(median $(p50_of h2-direct))" L2D_P99="$(median $(p99_of h2-direct))"
-  L2S_P50="$(median $(p50_of h2-sidecar))" L2S_P99="$(median $(p99_of h2-sidecar))"
+  L1D_P50="$(median $(per_round P50 h1-direct))" L1D_P99="$(median $(per_round P99 h1-direct))"
+  L1S_P50="$(median $(per_round P50 h1-sidecar))" L1S_P99="$(median $(per_round P99 h1-sidecar))"
+  L2D_P50="$(median $(per_round P50 h2-direct))" L2D_P99="$(median $(per_round P99 h2-direct))"
+  L2S_P50="$(median $(per_round P50 h2-sidecar))" L2S_P99="$(median $(per_round P99 h2-sidecar))"
 }
 ADD_P50_1="$(median "${ADD1_P50[@]}")" ADD_P99_1="$(median "${ADD1_P99[@]}")"
 ADD_P50_2="$(median "${ADD2_P50[@]}")" ADD_P99_2="$(median "${ADD2_P99[@]}")"
@@ -297,7 +298,7 @@ ADD_P50_1_SPREAD="$(spread "${ADD1_P50[@]}")" ADD_P50_2_SPREAD="$(spread "${ADD2
 L1N_P50="-" L1N_P99="-" ADD_P50_N="-" ADD_P99_N="-" ADD_P50_N_SPREAD="-"
 if [[ -n "$NGX" ]]; then
   # shellcheck disable=SC2046
-  L1N_P50="$(median $(p50_of h1-nginx))" L1N_P99="$(median $(p99_of h1-nginx))"
+  L1N_P50="$(median $(per_round P50 h1-nginx))" L1N_P99="$(median $(per_round P99 h1-nginx))"
   ADD_P50_N="$(median "${ADDN_P50[@]}")" ADD_P99_N="$(median "${ADDN_P99[@]}")"
   ADD_P50_N_SPREAD="$(spread "${ADDN_P50[@]}")"
 fi
