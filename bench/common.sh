@@ -61,8 +61,8 @@ wait_for() {
 }
 
 # start_upstream_and_sidecar: bench-upstream on ephemeral ports, and lattice-sidecar with a
-# fixed route to it. Sets UPSTREAM_PID, UP_TLS, UP_PLAIN, SC_PID, SC_PORT, ADMIN_PORT and
-# SIDECAR_CMD.
+# fixed route to it (start_sidecar). Sets UPSTREAM_PID, UP_TLS, UP_PLAIN, SC_PID, SC_PORT,
+# ADMIN_PORT and SIDECAR_CMD.
 start_upstream_and_sidecar() {
   # The upstream prints its ports, then `ready`.
   "$UPSTREAM_BIN" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --host "$HOST" \
@@ -73,18 +73,25 @@ start_upstream_and_sidecar() {
   UP_TLS="$(awk '$1 == "https" {print $2}' "$WORK/upstream.out")"
   UP_PLAIN="$(awk '$1 == "http" {print $2}' "$WORK/upstream.out")"
 
+  start_sidecar "$UP_TLS" "$WORK/ca.pem" sidecar
+}
+
+# start_sidecar UPSTREAM_ADDR CA_FILE NAME: lattice-sidecar with a fixed route to the
+# upstream at UPSTREAM_ADDR (host:port, trusted through CA_FILE), its output in
+# $WORK/NAME.{out,err}. Sets SC_PID, SC_PORT, ADMIN_PORT and SIDECAR_CMD.
+start_sidecar() {
   # The sidecar has no port-0 banner: pick free ports, then wait for /readyz.
   SC_PORT="$(free_port)"
   ADMIN_PORT="$(free_port)"
   SIDECAR_CMD=("$SIDECAR_BIN" --listen "127.0.0.1:$SC_PORT" --admin-listen "127.0.0.1:$ADMIN_PORT"
-    --upstream "https://$HOST" --resolve "$HOST:443:$UP_TLS" --ca-file "$WORK/ca.pem")
+    --upstream "https://$HOST" --resolve "$HOST:443:$1" --ca-file "$2")
   # Static fake credentials: the upstream verifies nothing, and IMDS must never be asked.
   env -i PATH="$PATH" HOME="$WORK" AWS_ACCESS_KEY_ID=AKIDEXAMPLE \
     AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY \
     AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-west-2 RUST_LOG=warn \
     ${SIDECAR_WORKERS:+LATTICE_SIDECAR_WORKERS=$SIDECAR_WORKERS} \
-    "${SIDECAR_CMD[@]}" >"$WORK/sidecar.out" 2>"$WORK/sidecar.err" &
+    "${SIDECAR_CMD[@]}" >"$WORK/$3.out" 2>"$WORK/$3.err" &
   SC_PID=$!
   PIDS+=("$SC_PID")
-  wait_for "lattice-sidecar /readyz" 20 curl -fsS "http://127.0.0.1:$ADMIN_PORT/readyz"
+  wait_for "lattice-sidecar ($3) /readyz" 20 curl -fsS "http://127.0.0.1:$ADMIN_PORT/readyz"
 }

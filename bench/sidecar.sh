@@ -164,6 +164,12 @@ per100k() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN {printf "%.2f", t / 
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int(NR / 2) + 1]}'; }
 spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo " to " hi}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+# rotated KINDS ROUND -> the names in KINDS, starting ROUND places in, one per line
+rotated() {
+  local -n kinds="$1"
+  local k n=${#kinds[@]}
+  for ((k = 0; k < n; k++)); do echo "${kinds[($2 + k) % n]}"; done
+}
 # signed N -> "+N" or "-N", for added latencies ("-" when there is no figure)
 signed() { if [[ ! "$1" =~ ^-?[0-9]+$ ]] || (($1 < 0)); then echo "$1"; else echo "+$1"; fi; }
 
@@ -179,8 +185,7 @@ declare -A H1_RPS=()
 SC_TICKS=0 SC_REQS=0 UP_TICKS_DIRECT=0 UP_REQS_DIRECT=0 UP_TICKS_SIDECAR=0
 H1_RATIOS=() H1_NGINX_RATIOS=()
 for ((round = 0; round < ROUNDS; round++)); do
-  for ((k = 0; k < ${#H1_KINDS[@]}; k++)); do
-    kind="${H1_KINDS[(round + k) % ${#H1_KINDS[@]}]}"
+  for kind in $(rotated H1_KINDS "$round"); do
     log "throughput: round $((round + 1))/$ROUNDS, HTTP/1.1 c=$CONNS ${DURATION}s $kind"
     t0="$(cpu_ticks "$SC_PID")"
     u0="$(cpu_ticks "$UPSTREAM_PID")"
@@ -267,8 +272,7 @@ declare -A P50=() P99=()
 ADD1_P50=() ADD1_P99=() ADD2_P50=() ADD2_P99=() ADDN_P50=() ADDN_P99=()
 for ((round = 0; round < ROUNDS; round++)); do
   log "latency: round $((round + 1))/$ROUNDS, ${RATE} req/s x ${LAT_SECS}s on each of ${LAT_KINDS[*]}"
-  for ((k = 0; k < ${#LAT_KINDS[@]}; k++)); do
-    kind="${LAT_KINDS[(round + k) % ${#LAT_KINDS[@]}]}"
+  for kind in $(rotated LAT_KINDS "$round"); do
     # shellcheck disable=SC2086 # URL and flags, split on purpose
     lat_run "$kind" ${LAT_ARGS[$kind]}
     read -r "P50[$kind,$round]" "P99[$kind,$round]" _ <<<"$RESULT"
