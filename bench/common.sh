@@ -60,13 +60,16 @@ wait_for() {
   return 1
 }
 
-# start_upstream_and_sidecar: bench-upstream on ephemeral ports, and lattice-sidecar with a
-# fixed route to it (start_sidecar). Sets UPSTREAM_PID, UP_TLS, UP_PLAIN, SC_PID, SC_PORT,
+# start_upstream_and_sidecar: bench-upstream on ephemeral ports, with the extra arguments in
+# UPSTREAM_ARGS (split on spaces; e.g. `--work-stealing`), and lattice-sidecar with a fixed
+# route to it (start_sidecar). Sets UPSTREAM_PID, UP_TLS, UP_PLAIN, SC_PID, SC_PORT,
 # ADMIN_PORT and SIDECAR_CMD.
 start_upstream_and_sidecar() {
+  local extra
+  read -ra extra <<<"${UPSTREAM_ARGS:-}"
   # The upstream prints its ports, then `ready`.
   "$UPSTREAM_BIN" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --host "$HOST" \
-    --write-ca "$WORK/ca.pem" >"$WORK/upstream.out" 2>"$WORK/upstream.err" &
+    --write-ca "$WORK/ca.pem" "${extra[@]}" >"$WORK/upstream.out" 2>"$WORK/upstream.err" &
   UPSTREAM_PID=$!
   PIDS+=("$UPSTREAM_PID")
   wait_for "bench-upstream" 20 grep -qx ready "$WORK/upstream.out"
@@ -94,4 +97,14 @@ start_sidecar() {
   SC_PID=$!
   PIDS+=("$SC_PID")
   wait_for "lattice-sidecar ($3) /readyz" 20 curl -fsS "http://127.0.0.1:$ADMIN_PORT/readyz"
+}
+
+# low_rate_p50 URL: the median duration (µs) of RATE * LAT_SECS HTTP/1.1 requests sent one
+# at a time at RATE req/s; fails unless every request got 200.
+low_rate_p50() {
+  local n=$((RATE * LAT_SECS))
+  rm -f "$WORK/lat.tsv"
+  run_load "$WORK/load.out" h2load -t1 -c1 -m1 --h1 --rps="$RATE" -n"$n" --log-file="$WORK/lat.tsv" "$1"
+  awk -v n="$n" '$2 != 200 {bad++} {print $3} END {if (bad || NR != n) exit 1}' "$WORK/lat.tsv" |
+    sort -n | awk '{v[NR] = $1} END {print v[int(NR * 0.5 + 0.5)]}'
 }

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# What the upstream protocol costs the sidecar's added latency: two upstreams side by side,
-# one offering h2 and http/1.1 by ALPN (the sidecar then picks h2) and one offering only
-# http/1.1, each with its own sidecar. Each round measures p50 at a fixed low rate on all
+# What the upstream costs the sidecar's added latency: two upstreams side by side, each with
+# its own sidecar. By default upstream A offers h2 and http/1.1 by ALPN (the sidecar then
+# picks h2) and upstream B only http/1.1. Each round measures p50 at a fixed low rate on all
 # four paths, back to back. Loopback only; every load run is bounded.
 #
 #   cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream
 #   bench/upstream_protocol.sh       # 3 rounds x 4 paths x 5 s, about 1 minute
+#   UPSTREAM_ARGS=--work-stealing UPSTREAM_B_ARGS= bench/upstream_protocol.sh
+#                                    # A: the old work-stealing fixture, B: thread-per-core
 #
-# Environment: RATE (req/s, default 200), LAT_SECS (s per run, 5), ROUNDS (3).
+# Environment: RATE (req/s, default 200), LAT_SECS (s per run, 5), ROUNDS (3), UPSTREAM_ARGS
+# and UPSTREAM_B_ARGS (extra bench-upstream arguments for A and B; B's default is
+# --http1-only).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,35 +36,27 @@ BENCH_NAME=upstream-protocol
 # shellcheck source=bench/common.sh
 source "$ROOT/bench/common.sh"
 
-# The h2-capable upstream and its sidecar, as in bench/sidecar.sh.
+# Upstream A and its sidecar, as in bench/sidecar.sh.
 start_upstream_and_sidecar
-# The http/1.1-only upstream and a second sidecar pointed at it.
-"$UPSTREAM_BIN" --listen 127.0.0.1:0 --host "$HOST" --http1-only --write-ca "$WORK/ca-h1.pem" \
-  >"$WORK/upstream-h1.out" 2>"$WORK/upstream-h1.err" &
+UP_A="$UP_TLS"
+SC_A_PORT="$SC_PORT"
+# Upstream B and a second sidecar pointed at it.
+read -ra B_ARGS <<<"${UPSTREAM_B_ARGS---http1-only}"
+"$UPSTREAM_BIN" --listen 127.0.0.1:0 --host "$HOST" --write-ca "$WORK/ca-b.pem" "${B_ARGS[@]}" \
+  >"$WORK/upstream-b.out" 2>"$WORK/upstream-b.err" &
 PIDS+=("$!")
-wait_for "bench-upstream --http1-only" 20 grep -qx ready "$WORK/upstream-h1.out"
-UP_H1="$(awk '$1 == "https" {print $2}' "$WORK/upstream-h1.out")"
-SC_H2_PORT="$SC_PORT"
-start_sidecar "$UP_H1" "$WORK/ca-h1.pem" sidecar-h1
-SC_H1_PORT="$SC_PORT"
+wait_for "bench-upstream ${B_ARGS[*]}" 20 grep -qx ready "$WORK/upstream-b.out"
+UP_B="$(awk '$1 == "https" {print $2}' "$WORK/upstream-b.out")"
+start_sidecar "$UP_B" "$WORK/ca-b.pem" sidecar-b
+SC_B_PORT="$SC_PORT"
 
-# p50 URL -> the median duration (µs) of RATE * LAT_SECS HTTP/1.1 requests, one in flight;
-# fails unless every request got 200.
-p50() {
-  local n=$((RATE * LAT_SECS))
-  rm -f "$WORK/lat.tsv"
-  run_load "$WORK/load.out" h2load -t1 -c1 -m1 --h1 --rps="$RATE" -n"$n" --log-file="$WORK/lat.tsv" "$1"
-  awk -v n="$n" '$2 != 200 {bad++} {print $3} END {if (bad || NR != n) exit 1}' "$WORK/lat.tsv" |
-    sort -n | awk '{v[NR] = $1} END {print v[int(NR * 0.5 + 0.5)]}'
-}
-
-echo "| round | h2 upstream: direct / sidecar p50 (added) | HTTP/1.1-only upstream: direct / sidecar p50 (added) |"
+echo "| round | upstream A (${UPSTREAM_ARGS:-default}): direct / sidecar p50 (added) | upstream B (${B_ARGS[*]:-default}): direct / sidecar p50 (added) |"
 echo "|---|---|---|"
 for ((round = 1; round <= ROUNDS; round++)); do
   log "round $round/$ROUNDS: ${RATE} req/s x ${LAT_SECS}s on each of four paths"
-  d2="$(p50 "https://$UP_TLS/")"
-  s2="$(p50 "http://127.0.0.1:$SC_H2_PORT/")"
-  d1="$(p50 "https://$UP_H1/")"
-  s1="$(p50 "http://127.0.0.1:$SC_H1_PORT/")"
-  echo "| $round | $d2 / $s2 µs (+$((s2 - d2))) | $d1 / $s1 µs (+$((s1 - d1))) |"
+  da="$(low_rate_p50 "https://$UP_A/")"
+  sa="$(low_rate_p50 "http://127.0.0.1:$SC_A_PORT/")"
+  db="$(low_rate_p50 "https://$UP_B/")"
+  sb="$(low_rate_p50 "http://127.0.0.1:$SC_B_PORT/")"
+  echo "| $round | $da / $sa µs (+$((sa - da))) | $db / $sb µs (+$((sb - db))) |"
 done

@@ -6,9 +6,20 @@
 //!
 //! Routes: `/` (200, 1 KiB body), `/stream?secs=N` (chunks over N seconds, the first at
 //! once), `/download?bytes=N` (N bytes), `/upload` (drains the body, answers the count).
+//!
+//! Connections are served thread-per-core, each on one thread with all its h2 streams, as
+//! Envoy (and so, presumably, Lattice's data plane) and the sidecar do. On a work-stealing
+//! runtime (`--work-stealing`) hyper's h2 server spawns each stream as a task that another
+//! thread may steal, so an h2 request can cross threads where an HTTP/1.1 one does not, and
+//! the sidecar's h2 upstream leg was charged for the fixture (`bench/SIDECAR.md`, run 12).
 
 use std::{
-    convert::Infallible, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc,
+    convert::Infallible,
+    net::SocketAddr,
+    path::PathBuf,
+    process::ExitCode,
+    sync::Arc,
+    sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
 };
 
@@ -24,7 +35,8 @@ use hyper_util::{
 };
 use lattice_tests::cli::{loopback_addr, wait_for_signal};
 use lattice_tests::emulator::Certificates;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 const EX_SOFTWARE: u8 = 70;
@@ -61,17 +73,32 @@ struct Args {
     #[arg(long)]
     http1_only: bool,
 
-    /// Tokio worker threads [default: one per core].
+    /// Serving threads [default: one per core].
     #[arg(long)]
     threads: Option<usize>,
+
+    /// Serve on one work-stealing Tokio runtime, as this fixture did before 2026-11-23,
+    /// instead of one single-threaded runtime per thread. A work-stealing runtime runs an
+    /// h2 connection's streams on any thread, so each request can cross threads twice.
+    #[arg(long)]
+    work_stealing: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
-        builder.worker_threads(threads);
-    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    // The accept loops' runtime; with --work-stealing it serves the connections too.
+    let mut builder = match args.work_stealing {
+        true => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+        false => tokio::runtime::Builder::new_current_thread(),
+    };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -79,7 +106,15 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_SOFTWARE);
         }
     };
-    match runtime.block_on(run(args)) {
+    let serving = match args.work_stealing {
+        true => Ok(Serving::Shared),
+        false => Serving::per_thread(threads),
+    };
+    let result = match serving {
+        Ok(serving) => runtime.block_on(run(args, serving)),
+        Err(error) => Err(error.into()),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("bench-upstream: {error}");
@@ -88,7 +123,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn run(args: Args, serving: Serving) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let certificates = Certificates::generate(&args.hosts)?;
     let ca_pem = certificates.ca_pem;
     let mut config = Arc::unwrap_or_clone(certificates.server_config);
@@ -105,45 +140,100 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     if let Some(addr) = args.http_listen {
         let plain = TcpListener::bind(addr).await?;
         println!("http {}", plain.local_addr()?);
-        tokio::spawn(accept_plain(plain));
+        tokio::spawn(accept_loop(plain, None, serving.clone()));
     }
     println!("ready");
 
     tokio::select! {
-        () = accept_tls(tls, acceptor) => {}
+        () = accept_loop(tls, Some(acceptor), serving) => {}
         result = wait_for_signal() => result?,
     }
     Ok(())
 }
 
-async fn accept_tls(listener: TcpListener, acceptor: TlsAcceptor) {
-    loop {
-        let Some(tcp) = accept(&listener).await else {
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            if let Ok(tls) = acceptor.accept(tcp).await {
-                serve(TokioIo::new(tls)).await;
+/// Where accepted connections are served.
+#[derive(Clone)]
+enum Serving {
+    /// On the work-stealing runtime that accepted them (`--work-stealing`).
+    Shared,
+    /// Dealt in turn to threads that each run a single-threaded runtime.
+    PerThread {
+        queues: Arc<[mpsc::UnboundedSender<Accepted>]>,
+        next: Arc<AtomicUsize>,
+    },
+}
+
+/// A connection on its way to a serving thread.
+struct Accepted {
+    tcp: std::net::TcpStream,
+    tls: Option<TlsAcceptor>,
+}
+
+impl Serving {
+    fn per_thread(threads: usize) -> Result<Self, std::io::Error> {
+        let mut queues = Vec::with_capacity(threads);
+        for index in 0..threads {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (queue, mut accepted) = mpsc::unbounded_channel::<Accepted>();
+            std::thread::Builder::new()
+                .name(format!("upstream-{index}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        while let Some(Accepted { tcp, tls }) = accepted.recv().await {
+                            if let Ok(tcp) = TcpStream::from_std(tcp) {
+                                tokio::spawn(serve_accepted(tcp, tls));
+                            }
+                        }
+                    });
+                })?;
+            queues.push(queue);
+        }
+        Ok(Serving::PerThread {
+            queues: queues.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    fn serve(&self, tcp: TcpStream, tls: Option<TlsAcceptor>) {
+        match self {
+            Serving::Shared => drop(tokio::spawn(serve_accepted(tcp, tls))),
+            Serving::PerThread { queues, next } => {
+                // Leaves this runtime's reactor; the serving thread registers it with its own.
+                let Ok(tcp) = tcp.into_std() else { return };
+                let index = next.fetch_add(1, Ordering::Relaxed) % queues.len();
+                // A send fails only once that thread is gone, i.e. at exit.
+                let _ = queues[index].send(Accepted { tcp, tls });
             }
-        });
+        }
     }
 }
 
-async fn accept_plain(listener: TcpListener) {
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, serving: Serving) {
     loop {
         let Some(tcp) = accept(&listener).await else {
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        tokio::spawn(serve(TokioIo::new(tcp)));
+        serving.serve(tcp, tls.clone());
+    }
+}
+
+async fn serve_accepted(tcp: TcpStream, tls: Option<TlsAcceptor>) {
+    match tls {
+        Some(acceptor) => {
+            if let Ok(tls) = acceptor.accept(tcp).await {
+                serve(TokioIo::new(tls)).await;
+            }
+        }
+        None => serve(TokioIo::new(tcp)).await,
     }
 }
 
 /// One accepted connection; on an error (e.g. out of file descriptors) pause briefly
 /// instead of spinning.
-async fn accept(listener: &TcpListener) -> Option<tokio::net::TcpStream> {
+async fn accept(listener: &TcpListener) -> Option<TcpStream> {
     match listener.accept().await {
         Ok((tcp, _)) => Some(tcp),
         Err(error) => {
