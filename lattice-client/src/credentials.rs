@@ -35,11 +35,16 @@ const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// (e.g. a re-written profile file) are picked up.
 const NO_EXPIRY_REFRESH_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
+/// Why a provider call outside a Tokio runtime fails, and what to do about it.
+const NO_RUNTIME: &str = "no Tokio runtime: load credentials from within one (hyper, reqwest and tonic run in one too; e.g. `#[tokio::main]`, or `Runtime::block_on` with timers enabled)";
+
 /// A cloneable handle to cached AWS credentials. Clones share one cache.
 ///
 /// Provider calls are bounded by `tokio::time::timeout`, so they need a Tokio runtime with
 /// timers enabled (`enable_all()` or `enable_time()`, as hyper, reqwest and tonic also
-/// need); without timers Tokio panics on the first provider call.
+/// need). Outside any Tokio runtime, `get()` returns an error saying so; in a runtime built
+/// without timers, Tokio itself panics on the first provider call (it offers no way to ask
+/// whether timers are enabled).
 ///
 /// See the [crate docs](crate) for an example.
 #[derive(Clone)]
@@ -355,6 +360,10 @@ impl Inner {
 
     /// One provider call; the caller holds the gate.
     async fn load(&self) -> Result<Credentials, Error> {
+        // Outside a Tokio runtime, `timeout` below and the AWS providers panic; say so instead.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::credentials_unavailable(Some(NO_RUNTIME.into())));
+        }
         let span = tracing::debug_span!("credentials_refresh", provider = ?self.provider);
         let result = tokio::time::timeout(self.load_timeout, self.provider.provide_credentials())
             .instrument(span.clone())

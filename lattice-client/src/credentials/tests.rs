@@ -270,3 +270,31 @@ fn expired_static_credentials_are_not_served() {
     let cache = CredentialsCache::from_static(expired);
     assert!(cache.cached().is_none());
 }
+
+#[test]
+fn outside_a_tokio_runtime_get_fails_with_the_fix_instead_of_panicking() {
+    use futures_util::FutureExt;
+    let clock = start();
+    let provider = RotatingProvider::new(&clock, Duration::from_secs(3600));
+    let cache = cache(&provider, &clock);
+    // Polled once, by no runtime: nothing in the cache waits on a timer before this error.
+    let err = cache
+        .get()
+        .now_or_never()
+        .expect("ready at once")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Credentials);
+    assert!(err.to_string().contains("no Tokio runtime"), "{err}");
+    assert_eq!(
+        provider.calls(),
+        0,
+        "the provider would panic outside a runtime"
+    );
+    // Not a provider failure: no backoff, so a caller inside a runtime loads at once.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert!(runtime.block_on(cache.get()).is_ok());
+    assert_eq!(provider.calls(), 1);
+}
