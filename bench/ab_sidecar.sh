@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two lattice-sidecar binaries side by side in front of one bench-upstream, measured in
-# alternating rounds (which one goes first swaps every round), so both see the same machine
-# state: p50 at a fixed low rate (HTTP/1.1, one request at a time) and HTTP/1.1 throughput
+# alternating rounds (which one goes first swaps every round; both restart every round), so
+# both see the same machine state: p50 at a fixed low rate (HTTP/1.1, one request at a time) and HTTP/1.1 throughput
 # at c=64. Loopback only; every load run is bounded.
 #
 #   cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream
@@ -38,15 +38,27 @@ BENCH_NAME=ab-sidecar
 # shellcheck source=bench/common.sh
 source "$ROOT/bench/common.sh"
 
-declare -A URL PID P50 RPS CPU
-SIDECAR_BIN="$A_BIN"
-start_upstream_and_sidecar
-URL[A]="http://127.0.0.1:$SC_PORT/"
-PID[A]="$SC_PID"
-SIDECAR_BIN="$B_BIN"
-start_sidecar "$UP_TLS" "$WORK/ca.pem" sidecar-b
-URL[B]="http://127.0.0.1:$SC_PORT/"
-PID[B]="$SC_PID"
+declare -A BIN=([A]="$A_BIN" [B]="$B_BIN") URL PID P50 RPS CPU
+P50_SAVED=() RPS_RATIO=() CPU_RATIO=()
+start_upstream
+
+# start_sidecars SIDE...: stop the running sidecars and start fresh ones, in the order
+# given. Each round gets new processes: a process keeps what it drew at start (addresses,
+# threads, which upstream thread serves its connections) for all its life, and one such
+# draw once favoured one binary in all ten rounds of a run and the other binary in the next
+# run (bench/SIDECAR.md, run 13).
+start_sidecars() {
+  local side
+  for side in A B; do
+    [[ -z "${PID[$side]:-}" ]] || { kill "${PID[$side]}"; wait "${PID[$side]}" 2>/dev/null || true; }
+  done
+  for side in "$@"; do
+    SIDECAR_BIN="${BIN[$side]}"
+    start_sidecar "$UP_TLS" "$WORK/ca.pem" "sidecar-$side"
+    URL[$side]="http://127.0.0.1:$SC_PORT/"
+    PID[$side]="$SC_PID"
+  done
+}
 CLK_TCK="$(getconf CLK_TCK)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -69,10 +81,11 @@ echo "| round | direct p50 | A p50 (added) | B p50 (added) | A req/s (CPU µs/re
 echo "|---|---|---|---|---|---|---|"
 for ((round = 1; round <= ROUNDS; round++)); do
   log "round $round/$ROUNDS"
-  direct="$(low_rate_p50 "https://$UP_TLS/")"
   # Alternate which binary goes first, so neither always runs right after the direct run.
   order=(A B)
   ((round % 2)) || order=(B A)
+  start_sidecars "${order[@]}"
+  direct="$(low_rate_p50 "https://$UP_TLS/")"
   for side in "${order[@]}"; do
     P50[$side]="$(low_rate_p50 "${URL[$side]}")"
   done
@@ -80,5 +93,17 @@ for ((round = 1; round <= ROUNDS; round++)); do
     out="$(rps "${URL[$side]}" "${PID[$side]}")"
     read -r "RPS[$side]" "CPU[$side]" <<<"$out"
   done
-  echo "| $round | $direct µs | ${P50[A]} µs (+$((P50[A] - direct))) | ${P50[B]} µs (+$((P50[B] - direct))) | ${RPS[A]} (${CPU[A]}) | ${RPS[B]} (${CPU[B]}) | $(awk -v a="${RPS[A]}" -v b="${RPS[B]}" 'BEGIN {printf "%.2f", b / a}') |"
+  ratio="$(awk -v a="${RPS[A]}" -v b="${RPS[B]}" 'BEGIN {printf "%.2f", b / a}')"
+  echo "| $round | $direct µs | ${P50[A]} µs (+$((P50[A] - direct))) | ${P50[B]} µs (+$((P50[B] - direct))) | ${RPS[A]} (${CPU[A]}) | ${RPS[B]} (${CPU[B]}) | $ratio |"
+  P50_SAVED+=($((P50[A] - P50[B])))
+  RPS_RATIO+=("$ratio")
+  CPU_RATIO+=("$(awk -v a="${CPU[A]}" -v b="${CPU[B]}" 'BEGIN {printf "%.3f", b / a}')")
 done
+
+# B better than A in how many rounds, and by how much at the median of the rounds.
+fewer() { printf '%s\n' "${@:2}" | awk -v cut="$1" '$1 < cut {n++} END {print n + 0}'; }
+echo
+echo "B against A over $ROUNDS rounds (medians of the per-round values; the upper one of an even count):"
+echo "- added p50: B lower in $((ROUNDS - $(fewer 1 "${P50_SAVED[@]}"))) rounds; A minus B $(median "${P50_SAVED[@]}") µs"
+echo "- req/s: B higher in $((ROUNDS - $(fewer 1.0001 "${RPS_RATIO[@]}"))) rounds; B/A $(median "${RPS_RATIO[@]}")"
+echo "- CPU per request: B lower in $(fewer 1 "${CPU_RATIO[@]}") rounds; B/A $(median "${CPU_RATIO[@]}")"

@@ -32,6 +32,9 @@ run_load() {
   return "$rc"
 }
 
+# median VALUE... -> the median (the upper one of an even count)
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int(NR / 2) + 1]}'; }
+
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # A free loopback port (checked with ss; the sidecar has no port-0 banner to read).
@@ -60,11 +63,17 @@ wait_for() {
   return 1
 }
 
-# start_upstream_and_sidecar: bench-upstream on ephemeral ports, with the extra arguments in
-# UPSTREAM_ARGS (split on spaces; e.g. `--work-stealing`), and lattice-sidecar with a fixed
-# route to it (start_sidecar). Sets UPSTREAM_PID, UP_TLS, UP_PLAIN, SC_PID, SC_PORT,
-# ADMIN_PORT and SIDECAR_CMD.
+# start_upstream_and_sidecar: start_upstream, then lattice-sidecar with a fixed route to it
+# (start_sidecar). Sets what both set.
 start_upstream_and_sidecar() {
+  start_upstream
+  start_sidecar "$UP_TLS" "$WORK/ca.pem" sidecar
+}
+
+# start_upstream: bench-upstream on ephemeral ports, with the extra arguments in
+# UPSTREAM_ARGS (split on spaces; e.g. `--work-stealing`). Sets UPSTREAM_PID, UP_TLS and
+# UP_PLAIN, and writes the CA that signed its certificate to $WORK/ca.pem.
+start_upstream() {
   local extra
   read -ra extra <<<"${UPSTREAM_ARGS:-}"
   # The upstream prints its ports, then `ready`.
@@ -75,8 +84,6 @@ start_upstream_and_sidecar() {
   wait_for "bench-upstream" 20 grep -qx ready "$WORK/upstream.out"
   UP_TLS="$(awk '$1 == "https" {print $2}' "$WORK/upstream.out")"
   UP_PLAIN="$(awk '$1 == "http" {print $2}' "$WORK/upstream.out")"
-
-  start_sidecar "$UP_TLS" "$WORK/ca.pem" sidecar
 }
 
 # start_sidecar UPSTREAM_ADDR CA_FILE NAME: lattice-sidecar with a fixed route to the

@@ -161,7 +161,6 @@ h2_run() {
 per100k() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN {printf "%.2f", t / hz / n * 100000}'; }
 # median X... (the upper middle of an even count, as the signing benches take it) and
 # spread X... ("low to high").
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int(NR / 2) + 1]}'; }
 spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo " to " hi}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 # rotated KINDS ROUND -> the names in KINDS, starting ROUND places in, one per line

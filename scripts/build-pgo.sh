@@ -7,9 +7,10 @@
 #
 # Why: a proxy's per-request path is long and, at low request rates, runs cold (see
 # bench/SIDECAR.md). PGO lays out and inlines the code by measured use, which the compiler
-# cannot guess. On the bench machine, over 26 alternating rounds against the regular build,
-# it lowered the sidecar's added p50 at 200 req/s in 22 (by 40 µs at the median) and raised
-# its throughput in 21 (by 8% at the median) (bench/SIDECAR.md, run 12).
+# cannot guess. On the bench machine, over 24 alternating rounds against the regular build
+# (fresh processes each round), it raised the sidecar's throughput at c=64 in 17 (by 7% at
+# the median) and lowered its CPU per request in 20 (by 11%); latency at 200 req/s
+# did not change measurably (bench/SIDECAR.md, run 13).
 #
 # Steps: an instrumented build; a training run, which is the benchmark's quick mode
 # (HTTP/1.1 and h2c load, one request at a time at 200 req/s, a streamed response, a 100 MiB
