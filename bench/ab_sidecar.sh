@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Two lattice-sidecar binaries side by side in front of one bench-upstream, measured in
 # alternating rounds (which one goes first swaps every round; both restart every round), so
-# both see the same machine state: p50 at a fixed low rate (HTTP/1.1, one request at a time) and HTTP/1.1 throughput
-# at c=64. Loopback only; every load run is bounded.
+# both see the same machine state: p50 at a fixed low rate (HTTP/1.1, one request at a
+# time) and HTTP/1.1 throughput at c=64. Loopback only; every load run is bounded.
 #
 #   cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream
 #   scripts/build-pgo.sh
@@ -48,10 +48,15 @@ start_upstream
 # draw once favoured one binary in all ten rounds of a run and the other binary in the next
 # run (bench/SIDECAR.md, run 13).
 start_sidecars() {
-  local side
+  local side pid kept=()
   for side in A B; do
     [[ -z "${PID[$side]:-}" ]] || { kill "${PID[$side]}"; wait "${PID[$side]}" 2>/dev/null || true; }
   done
+  # Forget the stopped ones, so cleanup never signals a PID the system has handed out again.
+  for pid in "${PIDS[@]}"; do
+    [[ "$pid" == "${PID[A]:-}" || "$pid" == "${PID[B]:-}" ]] || kept+=("$pid")
+  done
+  PIDS=("${kept[@]}")
   for side in "$@"; do
     SIDECAR_BIN="${BIN[$side]}"
     start_sidecar "$UP_TLS" "$WORK/ca.pem" "sidecar-$side"
