@@ -43,10 +43,9 @@ P50_SAVED=() RPS_RATIO=() CPU_RATIO=()
 start_upstream
 
 # start_sidecars SIDE...: stop the running sidecars and start fresh ones, in the order
-# given. Each round gets new processes: a process keeps what it drew at start (addresses,
-# threads, which upstream thread serves its connections) for all its life, and one such
-# draw once favoured one binary in all ten rounds of a run and the other binary in the next
-# run (bench/SIDECAR.md, run 13).
+# given. Each round gets new processes: a process keeps whatever it drew at start for all
+# its life, and with the same two sidecars for a whole run one binary once won all six
+# rounds of a run and lost all ten of the next (bench/SIDECAR.md, run 13).
 start_sidecars() {
   local side pid kept=()
   for side in A B; do
@@ -98,17 +97,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
     out="$(rps "${URL[$side]}" "${PID[$side]}")"
     read -r "RPS[$side]" "CPU[$side]" <<<"$out"
   done
-  ratio="$(awk -v a="${RPS[A]}" -v b="${RPS[B]}" 'BEGIN {printf "%.2f", b / a}')"
-  echo "| $round | $direct µs | ${P50[A]} µs (+$((P50[A] - direct))) | ${P50[B]} µs (+$((P50[B] - direct))) | ${RPS[A]} (${CPU[A]}) | ${RPS[B]} (${CPU[B]}) | $ratio |"
+  echo "| $round | $direct µs | ${P50[A]} µs (+$((P50[A] - direct))) | ${P50[B]} µs (+$((P50[B] - direct))) | ${RPS[A]} (${CPU[A]}) | ${RPS[B]} (${CPU[B]}) | $(ratio "${RPS[B]}" "${RPS[A]}") |"
+  # Four decimals, so that a round counts as won or lost by its unrounded values.
   P50_SAVED+=($((P50[A] - P50[B])))
-  RPS_RATIO+=("$ratio")
-  CPU_RATIO+=("$(awk -v a="${CPU[A]}" -v b="${CPU[B]}" 'BEGIN {printf "%.3f", b / a}')")
+  RPS_RATIO+=("$(ratio "${RPS[B]}" "${RPS[A]}" 4)")
+  CPU_RATIO+=("$(ratio "${CPU[B]}" "${CPU[A]}" 4)")
 done
 
-# B better than A in how many rounds, and by how much at the median of the rounds.
-fewer() { printf '%s\n' "${@:2}" | awk -v cut="$1" '$1 < cut {n++} END {print n + 0}'; }
 echo
 echo "B against A over $ROUNDS rounds (medians of the per-round values; the upper one of an even count):"
-echo "- added p50: B lower in $((ROUNDS - $(fewer 1 "${P50_SAVED[@]}"))) rounds; A minus B $(median "${P50_SAVED[@]}") µs"
-echo "- req/s: B higher in $((ROUNDS - $(fewer 1.0001 "${RPS_RATIO[@]}"))) rounds; B/A $(median "${RPS_RATIO[@]}")"
-echo "- CPU per request: B lower in $(fewer 1 "${CPU_RATIO[@]}") rounds; B/A $(median "${CPU_RATIO[@]}")"
+echo "- added p50: B lower in $(count '> 0' "${P50_SAVED[@]}") rounds; A minus B $(median "${P50_SAVED[@]}") µs"
+echo "- req/s: B higher in $(count '> 1' "${RPS_RATIO[@]}") rounds; B/A $(median "${RPS_RATIO[@]}")"
+echo "- CPU per request: B lower in $(count '< 1' "${CPU_RATIO[@]}") rounds; B/A $(median "${CPU_RATIO[@]}")"

@@ -1,6 +1,7 @@
-# Shared by bench/sidecar.sh and bench/flamegraphs.sh (sourced, not run): a scratch
-# directory, child processes killed on exit, and the local TLS upstream plus a sidecar in
-# front of it. Loopback only. Needs ROOT, HOST, SIDECAR_BIN and UPSTREAM_BIN set.
+# Shared by bench/sidecar.sh, ab_sidecar.sh, upstream_protocol.sh and flamegraphs.sh
+# (sourced, not run): a scratch directory, child processes killed on exit, the local TLS
+# upstream plus a sidecar in front of it, and small statistics helpers. Loopback only.
+# Needs ROOT, HOST, SIDECAR_BIN and UPSTREAM_BIN set.
 
 WORK="$(mktemp -d -t "${BENCH_NAME:-bench}.XXXXXX")"
 PIDS=()
@@ -32,8 +33,17 @@ run_load() {
   return "$rc"
 }
 
-# median VALUE... -> the median (the upper one of an even count)
+# median VALUE... -> the median (the upper middle of an even count, as the signing benches
+# take it)
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int(NR / 2) + 1]}'; }
+# ratio A B [DIGITS] -> A / B with DIGITS decimals (default 2)
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {printf "%.*f", d, a / b}'; }
+# count TEST VALUE... -> how many VALUEs pass the awk comparison TEST (e.g. '> 1')
+count() {
+  local test="$1"
+  shift
+  printf '%s\n' "$@" | awk "\$1 $test {n++} END {print n + 0}"
+}
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 

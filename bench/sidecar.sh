@@ -159,10 +159,8 @@ h2_run() {
 
 # per100k TICKS REQUESTS -> CPU seconds per 100k requests
 per100k() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN {printf "%.2f", t / hz / n * 100000}'; }
-# spread X... ("low to high"); median X... is in common.sh (the upper middle of an even
-# count, as the signing benches take it).
+# spread X... ("low to high"); median and ratio are in common.sh.
 spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo " to " hi}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 # rotated KINDS ROUND -> the names in KINDS, starting ROUND places in, one per line
 rotated() {
   local -n kinds="$1"
