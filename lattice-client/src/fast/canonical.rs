@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
+use aws_credential_types::Credentials;
 use http::HeaderValue;
 use percent_encoding::percent_decode;
 
@@ -58,8 +59,8 @@ pub(crate) struct Scratch {
     pub(crate) creq: String,
     /// `SignedHeaders`: `host;x-amz-date;..`.
     pub(crate) signed: String,
-    /// The string to sign.
-    pub(crate) sts: String,
+    /// The SigV4A string to sign (SigV4 hashes its parts without writing them out).
+    pub(crate) sts: Vec<u8>,
     /// Encoded query pairs, back to back.
     query: String,
     /// `(start, key_end, value_end)` into `query`.
@@ -74,8 +75,9 @@ pub(crate) struct Scratch {
 #[derive(Default)]
 pub(crate) struct ValueCache {
     date: Option<HeaderValue>,
-    /// Sensitive, like the credentials it comes from; never printed.
-    token: Option<HeaderValue>,
+    /// Sensitive, like the credentials it comes from; never printed. The credentials are
+    /// kept with it so that the same ones are recognized by address.
+    token: Option<(Credentials, HeaderValue)>,
 }
 
 // === impl ValueCache ===
@@ -89,27 +91,40 @@ impl ValueCache {
     }
 
     pub(crate) fn date(&mut self, date_time: &str) -> Result<HeaderValue, &'static str> {
-        cached(&mut self.date, date_time, false).map_err(|_| "invalid date")
+        if let Some(cached) = self
+            .date
+            .as_ref()
+            .filter(|c| c.as_bytes() == date_time.as_bytes())
+        {
+            return Ok(cached.clone());
+        }
+        let fresh = HeaderValue::from_str(date_time).map_err(|_| "invalid date")?;
+        self.date = Some(fresh.clone());
+        Ok(fresh)
     }
 
-    pub(crate) fn security_token(&mut self, token: &str) -> Result<HeaderValue, &'static str> {
-        cached(&mut self.token, token, true)
-            .map_err(|_| "the session token is not a valid header value")
+    /// The `x-amz-security-token` value for `credentials`, if they have a session token.
+    pub(crate) fn security_token(
+        &mut self,
+        credentials: &Credentials,
+    ) -> Result<Option<HeaderValue>, &'static str> {
+        let Some(token) = credentials.session_token() else {
+            return Ok(None);
+        };
+        if let Some((held, value)) = &self.token {
+            let held_token = held.session_token().unwrap_or_default();
+            // `held` keeps its token where it is, so the same address means the same text:
+            // the credentials cache lends the same `Credentials` to every request.
+            if std::ptr::eq(held_token, token) || held_token == token {
+                return Ok(Some(value.clone()));
+            }
+        }
+        let mut fresh = HeaderValue::from_str(token)
+            .map_err(|_| "the session token is not a valid header value")?;
+        fresh.set_sensitive(true);
+        self.token = Some((credentials.clone(), fresh.clone()));
+        Ok(Some(fresh))
     }
-}
-
-fn cached(
-    slot: &mut Option<HeaderValue>,
-    value: &str,
-    sensitive: bool,
-) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
-    if let Some(cached) = slot.as_ref().filter(|c| c.as_bytes() == value.as_bytes()) {
-        return Ok(cached.clone());
-    }
-    let mut fresh = HeaderValue::from_str(value)?;
-    fresh.set_sensitive(sensitive);
-    *slot = Some(fresh.clone());
-    Ok(fresh)
 }
 
 // === impl Scratch ===
@@ -119,7 +134,7 @@ impl Scratch {
         Self {
             creq: String::new(),
             signed: String::new(),
-            sts: String::new(),
+            sts: Vec::new(),
             query: String::new(),
             pairs: Vec::new(),
             values: ValueCache::new(),
@@ -242,15 +257,13 @@ impl Scratch {
     /// Drop oversized buffers (a one-off huge request).
     pub(crate) fn finish(&mut self) {
         const KEEP: usize = 16 * 1024;
-        for buffer in [
-            &mut self.creq,
-            &mut self.signed,
-            &mut self.sts,
-            &mut self.query,
-        ] {
+        for buffer in [&mut self.creq, &mut self.signed, &mut self.query] {
             if buffer.capacity() > KEEP {
                 *buffer = String::new();
             }
+        }
+        if self.sts.capacity() > KEEP {
+            self.sts = Vec::new();
         }
         if self.pairs.capacity() > KEEP / 16 {
             self.pairs = Vec::new();
@@ -375,18 +388,50 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
     pairs
 };
 
-/// Lowercase hex of `bytes` into `out` (twice as long).
-pub(crate) fn hex_into<'a>(bytes: &[u8], out: &'a mut [u8]) -> &'a str {
+/// Lowercase hex of `bytes` into `out` (twice as long). Bytes, not `&str`: every use
+/// hashes or copies them, and a UTF-8 check of known-ASCII text would be wasted.
+pub(crate) fn hex_into<'a>(bytes: &[u8], out: &'a mut [u8]) -> &'a [u8] {
     for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
         pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
     let len = (bytes.len() * 2).min(out.len());
-    std::str::from_utf8(&out[..len]).unwrap_or_default()
+    &out[..len]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_value_follows_the_credentials() {
+        let with_token =
+            |token: &str| Credentials::new("AKID", "secret", Some(token.to_owned()), None, "t");
+        let mut cache = ValueCache::new();
+        let first = with_token("token-one");
+        let value = |cache: &mut ValueCache, credentials: &Credentials| {
+            cache
+                .security_token(credentials)
+                .expect("valid")
+                .map(|v| v.as_bytes().to_vec())
+        };
+        // The same credentials (served by address), equal ones elsewhere (by content), a
+        // new token, none at all, and the first token again after a change.
+        let steps = [
+            (&first, Some("token-one")),
+            (&first, Some("token-one")),
+            (&with_token("token-one"), Some("token-one")),
+            (&with_token("token-two"), Some("token-two")),
+            (&Credentials::new("AKID", "secret", None, None, "t"), None),
+            (&first, Some("token-one")),
+        ];
+        for (credentials, expected) in steps {
+            let expected = expected.map(|t| t.as_bytes().to_vec());
+            assert_eq!(value(&mut cache, credentials), expected);
+        }
+        let sensitive = cache.security_token(&first).expect("valid").expect("token");
+        assert!(sensitive.is_sensitive());
+        assert!(cache.security_token(&with_token("bad\ntoken")).is_err());
+    }
 
     #[test]
     fn only_queries_that_canonicalize_to_themselves_are_copied() {

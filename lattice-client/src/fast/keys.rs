@@ -67,10 +67,86 @@ struct LastV4 {
     region: Box<str>,
     service: Box<str>,
     key: V4SigningKey,
+    /// The key with the string to sign's prefix for one second already absorbed.
+    prefix: Option<StringToSignPrefix>,
+}
+
+/// `AWS4-HMAC-SHA256\n{date_time}\n{date}/{region}/{service}/aws4_request\n`, absorbed.
+/// Every request signed in the same second shares it, and it is longer than a SHA-256
+/// block, so keeping the state saves a block of hashing per signature.
+struct StringToSignPrefix {
+    date_time: [u8; 16],
+    state: HmacSha256,
 }
 
 thread_local! {
     static LAST_V4: RefCell<Option<LastV4>> = const { RefCell::new(None) };
+}
+
+// === impl LastV4 ===
+
+impl LastV4 {
+    fn matches(&self, credentials: &Credentials, scope: V4Scope<'_>) -> bool {
+        self.day == scope.day
+            && *self.region == *scope.region
+            && *self.service == *scope.service
+            && same_credentials(&self.credentials, credentials)
+    }
+
+    fn signature(&mut self, scope: V4Scope<'_>, date_time: &str, creq_hex: &[u8]) -> [u8; 32] {
+        let key = &self.key;
+        let prefix = match &mut self.prefix {
+            Some(prefix) if prefix.date_time == date_time.as_bytes() => prefix,
+            slot => slot.insert(StringToSignPrefix::new(key, scope, date_time)),
+        };
+        prefix
+            .state
+            .clone()
+            .chain_update(creq_hex)
+            .finalize()
+            .into_bytes()
+            .into()
+    }
+}
+
+impl StringToSignPrefix {
+    fn new(key: &V4SigningKey, scope: V4Scope<'_>, date_time: &str) -> Self {
+        let mut state = key.0.clone();
+        for part in [
+            super::V4_ALGORITHM,
+            "\n",
+            date_time,
+            "\n",
+            scope.date,
+            "/",
+            scope.region,
+            "/",
+            scope.service,
+            "/aws4_request\n",
+        ] {
+            state.update(part.as_bytes());
+        }
+        let mut stamp = [0; 16];
+        // `Timestamp` always formats 16 bytes; anything else never matches a memo.
+        if let Some(bytes) = date_time.as_bytes().get(..16) {
+            stamp.copy_from_slice(bytes);
+        }
+        Self {
+            date_time: stamp,
+            state,
+        }
+    }
+}
+
+/// Whether `held` (which the memo keeps alive) and `given` are the same credentials. The
+/// same address means the same text, since `held`'s strings cannot move or change while it
+/// lives, so the common case (the credentials cache lends the same `Credentials` every
+/// time) needs no byte comparison.
+fn same_credentials(held: &Credentials, given: &Credentials) -> bool {
+    let (akid, secret) = (held.access_key_id(), held.secret_access_key());
+    let (given_akid, given_secret) = (given.access_key_id(), given.secret_access_key());
+    (std::ptr::eq(akid, given_akid) && std::ptr::eq(secret, given_secret))
+        || (akid == given_akid && secret == given_secret)
 }
 
 struct V4aEntry {
@@ -104,42 +180,41 @@ pub(crate) struct V4Scope<'a> {
     pub(crate) service: &'a str,
 }
 
-/// The SigV4 signing key `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),
-/// "aws4_request")`, cached.
-pub(crate) fn v4_signing_key(credentials: &Credentials, scope: V4Scope<'_>) -> V4SigningKey {
-    let V4Scope {
-        day,
-        region,
-        service,
-        ..
-    } = scope;
+/// The SigV4 signature, `HMAC(signing key, string to sign)`, for the string to sign
+/// `AWS4-HMAC-SHA256\n{date_time}\n{date}/{region}/{service}/aws4_request\n{creq_hex}`. The
+/// signing key `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),
+/// "aws4_request")` is cached, and the thread's memo also keeps the string to sign's prefix
+/// hashed for the current second.
+pub(crate) fn v4_signature(
+    credentials: &Credentials,
+    scope: V4Scope<'_>,
+    date_time: &str,
+    creq_hex: &[u8],
+) -> [u8; 32] {
     let remembered = LAST_V4.try_with(|last| {
-        let last = last.try_borrow().ok()?;
-        let last = last.as_ref()?;
-        let hit = last.day == day
-            && *last.region == *region
-            && *last.service == *service
-            && last.credentials.access_key_id() == credentials.access_key_id()
-            && last.credentials.secret_access_key() == credentials.secret_access_key();
-        hit.then(|| last.key.clone())
+        let mut last = last.try_borrow_mut().ok()?;
+        let last = last.as_mut().filter(|l| l.matches(credentials, scope))?;
+        Some(last.signature(scope, date_time, creq_hex))
     });
-    if let Ok(Some(key)) = remembered {
-        return key;
+    if let Ok(Some(signature)) = remembered {
+        return signature;
     }
-    let key = shared_v4_signing_key(credentials, scope);
-    // Ignored if thread-local storage is gone or borrowed: the key is still correct.
-    let _ = LAST_V4.try_with(|last| {
-        if let Ok(mut last) = last.try_borrow_mut() {
-            *last = Some(LastV4 {
-                credentials: credentials.clone(),
-                day,
-                region: region.into(),
-                service: service.into(),
-                key: key.clone(),
-            });
+    let mut last = LastV4 {
+        credentials: credentials.clone(),
+        day: scope.day,
+        region: scope.region.into(),
+        service: scope.service.into(),
+        key: shared_v4_signing_key(credentials, scope),
+        prefix: None,
+    };
+    let signature = last.signature(scope, date_time, creq_hex);
+    // Ignored if thread-local storage is gone or borrowed: the signature is still correct.
+    let _ = LAST_V4.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = Some(last);
         }
     });
-    key
+    signature
 }
 
 fn shared_v4_signing_key(credentials: &Credentials, scope: V4Scope<'_>) -> V4SigningKey {

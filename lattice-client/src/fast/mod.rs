@@ -151,9 +151,7 @@ pub(crate) fn sign(
 
     let (mut authorization, date, security_token) = with_scratch(|scratch| {
         let date_value = scratch.values.date(date_time)?;
-        let security_token = token
-            .map(|t| scratch.values.security_token(t))
-            .transpose()?;
+        let security_token = scratch.values.security_token(credentials)?;
         scratch.canonical_request(
             request.method,
             request.path,
@@ -166,7 +164,6 @@ pub(crate) fn sign(
         scratch.finish();
         let mut creq_hex = [0; 64];
         let creq_hex = hex_into(creq_hash.as_ref(), &mut creq_hex);
-        write_string_to_sign(&mut scratch.sts, scope, service, date_time, creq_hex);
 
         let akid = credentials.access_key_id();
         match scope {
@@ -177,8 +174,7 @@ pub(crate) fn sign(
                     region,
                     service,
                 };
-                let key = keys::v4_signing_key(credentials, key_scope);
-                let tag = key.tag(scratch.sts.as_bytes());
+                let tag = keys::v4_signature(credentials, key_scope, date_time, creq_hex);
                 let mut sig = [0; 64];
                 let sig = hex_into(&tag, &mut sig);
                 let scope_parts = [date, "/", region, "/", service, "/aws4_request"];
@@ -186,9 +182,10 @@ pub(crate) fn sign(
                     .map(|a| (a, date_value, security_token))
             }
             Scope::RegionSet(_) => {
+                write_string_to_sign(&mut scratch.sts, scope, service, date_time, creq_hex);
                 let key_pair: Arc<_> = keys::v4a_key_pair(credentials)?;
                 let signature = key_pair
-                    .sign(&SystemRandom::new(), scratch.sts.as_bytes())
+                    .sign(&SystemRandom::new(), &scratch.sts)
                     .map_err(|_| "ECDSA signing failed")?;
                 // A DER P-256 signature is at most 72 bytes.
                 let mut sig = [0; 2 * 80];
@@ -233,37 +230,28 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 }
 
 fn write_string_to_sign(
-    out: &mut String,
+    out: &mut Vec<u8>,
     scope: Scope<'_>,
     service: &str,
     date_time: &str,
-    creq_hex: &str,
+    creq_hex: &[u8],
 ) {
     out.clear();
-    match scope {
-        Scope::Region(region) => {
-            for part in [
-                V4_ALGORITHM,
-                "\n",
-                date_time,
-                "\n",
-                &date_time[..8],
-                "/",
-                region,
-                "/",
-            ] {
-                out.push_str(part);
-            }
-        }
-        Scope::RegionSet(_) => {
-            for part in [V4A_ALGORITHM, "\n", date_time, "\n", &date_time[..8], "/"] {
-                out.push_str(part);
-            }
-        }
+    let algorithm = match scope {
+        Scope::Region(_) => V4_ALGORITHM,
+        Scope::RegionSet(_) => V4A_ALGORITHM,
+    };
+    for part in [algorithm, "\n", date_time, "\n", &date_time[..8], "/"] {
+        out.extend_from_slice(part.as_bytes());
     }
-    for part in [service, "/aws4_request\n", creq_hex] {
-        out.push_str(part);
+    if let Scope::Region(region) = scope {
+        out.extend_from_slice(region.as_bytes());
+        out.push(b'/');
     }
+    for part in [service, "/aws4_request\n"] {
+        out.extend_from_slice(part.as_bytes());
+    }
+    out.extend_from_slice(creq_hex);
 }
 
 /// `{algorithm} Credential={akid}/{scope}, SignedHeaders={signed}, Signature={sig}`, built
@@ -273,23 +261,20 @@ fn authorization(
     akid: &str,
     scope: &[&str; 6],
     signed: &str,
-    signature: &str,
+    signature: &[u8],
 ) -> Result<HeaderValue, &'static str> {
     const CREDENTIAL: &str = " Credential=";
     const SIGNED_HEADERS: &str = ", SignedHeaders=";
     const SIGNATURE: &str = ", Signature=";
     let parts = [algorithm, CREDENTIAL, akid, "/"];
-    let tail = [SIGNED_HEADERS, signed, SIGNATURE, signature];
-    let len = parts
-        .iter()
-        .chain(scope)
-        .chain(&tail)
-        .map(|p| p.len())
-        .sum();
-    let mut value = String::with_capacity(len);
-    for part in parts.iter().chain(scope).chain(&tail) {
-        value.push_str(part);
+    let tail = [SIGNED_HEADERS, signed, SIGNATURE];
+    let text = || parts.iter().chain(scope).chain(&tail).map(|p| p.as_bytes());
+    let len = text().map(<[u8]>::len).sum::<usize>() + signature.len();
+    let mut value = Vec::with_capacity(len);
+    for part in text() {
+        value.extend_from_slice(part);
     }
+    value.extend_from_slice(signature);
     HeaderValue::from_maybe_shared(Bytes::from(value))
         .map_err(|_| "the access key id is not a valid header value")
 }
@@ -325,7 +310,7 @@ pub(crate) fn string_to_sign_for_tests(
     let hash = Sha256::digest(scratch.creq.as_bytes());
     let mut hex = [0; 64];
     let hex = hex_into(hash.as_ref(), &mut hex);
-    let mut sts = String::new();
+    let mut sts = Vec::new();
     write_string_to_sign(&mut sts, scope, service, time.date_time(), hex);
-    sts
+    String::from_utf8(sts).expect("ASCII")
 }

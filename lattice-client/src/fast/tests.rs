@@ -128,8 +128,6 @@ proptest! {
 
 #[test]
 fn v4_key_cache_tells_secrets_days_and_regions_apart() {
-    use aws_sigv4::sign::v4;
-
     let cases = [
         ("AKID1", "secret-one", 19_000, "us-west-2"),
         ("AKID1", "secret-two", 19_000, "us-west-2"),
@@ -142,51 +140,99 @@ fn v4_key_cache_tells_secrets_days_and_regions_apart() {
         for (akid, secret, day, region) in cases {
             let credentials = Credentials::new(akid, secret, None, None, "t");
             let time = UNIX_EPOCH + Duration::from_secs(day * 86_400 + 1234);
-            let ts = Timestamp::new(time).expect("in range");
-            let key = keys::v4_signing_key(&credentials, key_scope(&ts, region, SERVICE));
-            let ours = key.tag(b"string to sign");
-            let theirs = v4::calculate_signature(
-                v4::generate_signing_key(secret, time, region, SERVICE),
-                b"string to sign",
-            );
-            assert_eq!(unhex(&theirs), ours, "{akid} {day} {region}");
+            let ours = our_v4_signature(&credentials, time, region, SERVICE);
+            let theirs = their_v4_signature(secret, time, region, SERVICE);
+            assert_eq!(theirs, ours, "{akid} {day} {region}");
         }
     }
 }
 
-fn key_scope<'a>(ts: &'a Timestamp, region: &'a str, service: &'a str) -> keys::V4Scope<'a> {
-    keys::V4Scope {
+/// A made-up hex canonical-request hash: the signature's input after the prefix.
+const CREQ_HEX: &[u8; 64] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn our_v4_signature(
+    credentials: &Credentials,
+    time: std::time::SystemTime,
+    region: &str,
+    service: &str,
+) -> Vec<u8> {
+    let ts = Timestamp::new(time).expect("in range");
+    let scope = keys::V4Scope {
         day: ts.day(),
         date: ts.date(),
         region,
         service,
-    }
+    };
+    keys::v4_signature(credentials, scope, ts.date_time(), CREQ_HEX).to_vec()
+}
+
+fn their_v4_signature(
+    secret: &str,
+    time: std::time::SystemTime,
+    region: &str,
+    service: &str,
+) -> Vec<u8> {
+    use aws_sigv4::sign::v4;
+
+    let ts = Timestamp::new(time).expect("in range");
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{}\n{}/{region}/{service}/aws4_request\n{}",
+        ts.date_time(),
+        ts.date(),
+        std::str::from_utf8(CREQ_HEX).expect("ASCII"),
+    );
+    let signature = v4::calculate_signature(
+        v4::generate_signing_key(secret, time, region, service),
+        string_to_sign.as_bytes(),
+    );
+    unhex(&signature)
 }
 
 #[test]
 fn v4_key_memo_misses_when_any_part_of_the_scope_changes() {
-    use aws_sigv4::sign::v4;
-
-    let base = ("secret-one", 19_000, "us-west-2", SERVICE);
+    // (secret, seconds since the epoch, region, service)
+    let base = ("secret-one", 19_000 * 86_400 + 1234, "us-west-2", SERVICE);
     let changed = [
-        ("secret-two", 19_000, "us-west-2", SERVICE),
-        ("secret-one", 19_001, "us-west-2", SERVICE),
-        ("secret-one", 19_000, "eu-west-1", SERVICE),
-        ("secret-one", 19_000, "us-west-2", "execute-api"),
+        ("secret-two", 19_000 * 86_400 + 1234, "us-west-2", SERVICE),
+        ("secret-one", 19_001 * 86_400 + 1234, "us-west-2", SERVICE),
+        ("secret-one", 19_000 * 86_400 + 1234, "eu-west-1", SERVICE),
+        (
+            "secret-one",
+            19_000 * 86_400 + 1234,
+            "us-west-2",
+            "execute-api",
+        ),
+        // The same day and key, one second later: the string to sign's memoized prefix
+        // holds the time and must not be reused.
+        ("secret-one", 19_000 * 86_400 + 1235, "us-west-2", SERVICE),
     ];
     // Each change comes straight after the base case, so the thread's memo holds the base
     // key and must not serve it.
     for case in changed.into_iter().flat_map(|c| [base, c, c]) {
-        let (secret, day, region, service) = case;
+        let (secret, secs, region, service) = case;
         let credentials = Credentials::new("AKID1", secret, None, None, "t");
-        let time = UNIX_EPOCH + Duration::from_secs(day * 86_400 + 1234);
-        let ts = Timestamp::new(time).expect("in range");
-        let key = keys::v4_signing_key(&credentials, key_scope(&ts, region, service));
-        let theirs = v4::calculate_signature(
-            v4::generate_signing_key(secret, time, region, service),
-            b"string to sign",
+        let time = UNIX_EPOCH + Duration::from_secs(secs);
+        let ours = our_v4_signature(&credentials, time, region, service);
+        assert_eq!(
+            their_v4_signature(secret, time, region, service),
+            ours,
+            "{case:?}"
         );
-        assert_eq!(unhex(&theirs), key.tag(b"string to sign"), "{case:?}");
+    }
+}
+
+#[test]
+fn v4_key_memo_serves_equal_credentials_held_elsewhere() {
+    // Equal credentials in another allocation hit the memo by content; a rotated secret
+    // under the same key id in yet another one does not.
+    let time = UNIX_EPOCH + Duration::from_secs(19_000 * 86_400 + 1234);
+    for secret in ["secret-one", "secret-one", "secret-two", "secret-one"] {
+        let credentials = Credentials::new("AKID1", secret, None, None, "t");
+        assert_eq!(
+            their_v4_signature(secret, time, "us-west-2", SERVICE),
+            our_v4_signature(&credentials, time, "us-west-2", SERVICE),
+            "{secret}"
+        );
     }
 }
 
