@@ -177,8 +177,13 @@ pub(crate) fn sign(
                 let tag = keys::v4_signature(credentials, key_scope, date_time, creq_hex);
                 let mut sig = [0; 64];
                 let sig = hex_into(&tag, &mut sig);
-                let scope_parts = [date, "/", region, "/", service, "/aws4_request"];
-                authorization(V4_ALGORITHM, akid, &scope_parts, &scratch.signed, sig)
+                let credential = Credential {
+                    akid,
+                    date,
+                    region: Some(region),
+                    service,
+                };
+                authorization(V4_ALGORITHM, credential, &scratch.signed, sig)
                     .map(|a| (a, date_value, security_token))
             }
             Scope::RegionSet(_) => {
@@ -190,8 +195,13 @@ pub(crate) fn sign(
                 // A DER P-256 signature is at most 72 bytes.
                 let mut sig = [0; 2 * 80];
                 let sig = hex_into(signature.as_ref(), &mut sig);
-                let scope_parts = [date, "/", service, "/aws4_request", "", ""];
-                authorization(V4A_ALGORITHM, akid, &scope_parts, &scratch.signed, sig)
+                let credential = Credential {
+                    akid,
+                    date,
+                    region: None,
+                    service,
+                };
+                authorization(V4A_ALGORITHM, credential, &scratch.signed, sig)
                     .map(|a| (a, date_value, security_token))
             }
         }
@@ -254,26 +264,64 @@ fn write_string_to_sign(
     out.extend_from_slice(creq_hex);
 }
 
-/// `{algorithm} Credential={akid}/{scope}, SignedHeaders={signed}, Signature={sig}`, built
+/// `{akid}/{date}/[{region}/]{service}/aws4_request`: the `Credential` of an
+/// `Authorization` header (SigV4A has no region).
+struct Credential<'a> {
+    akid: &'a str,
+    date: &'a str,
+    region: Option<&'a str>,
+    service: &'a str,
+}
+
+/// `{algorithm} Credential={credential}, SignedHeaders={signed}, Signature={sig}`, built
 /// at its exact size so the header takes the buffer without copying.
 fn authorization(
     algorithm: &str,
-    akid: &str,
-    scope: &[&str; 6],
+    credential: Credential<'_>,
     signed: &str,
     signature: &[u8],
 ) -> Result<HeaderValue, &'static str> {
-    const CREDENTIAL: &str = " Credential=";
-    const SIGNED_HEADERS: &str = ", SignedHeaders=";
-    const SIGNATURE: &str = ", Signature=";
-    let parts = [algorithm, CREDENTIAL, akid, "/"];
-    let tail = [SIGNED_HEADERS, signed, SIGNATURE];
-    let text = || parts.iter().chain(scope).chain(&tail).map(|p| p.as_bytes());
-    let len = text().map(<[u8]>::len).sum::<usize>() + signature.len();
+    // The literals are written one by one rather than looped over, so that each copy of a
+    // known length is inlined instead of being a `memcpy` call.
+    const CREDENTIAL: &[u8] = b" Credential=";
+    const SCOPE_END: &[u8] = b"/aws4_request";
+    const SIGNED_HEADERS: &[u8] = b", SignedHeaders=";
+    const SIGNATURE: &[u8] = b", Signature=";
+    let Credential {
+        akid,
+        date,
+        region,
+        service,
+    } = credential;
+    let region_len = region.map_or(0, |r| r.len() + 1);
+    let len = algorithm.len()
+        + CREDENTIAL.len()
+        + akid.len()
+        + date.len()
+        + region_len
+        + service.len()
+        + 2
+        + SCOPE_END.len()
+        + SIGNED_HEADERS.len()
+        + signed.len()
+        + SIGNATURE.len()
+        + signature.len();
     let mut value = Vec::with_capacity(len);
-    for part in text() {
-        value.extend_from_slice(part);
+    value.extend_from_slice(algorithm.as_bytes());
+    value.extend_from_slice(CREDENTIAL);
+    value.extend_from_slice(akid.as_bytes());
+    value.push(b'/');
+    value.extend_from_slice(date.as_bytes());
+    value.push(b'/');
+    if let Some(region) = region {
+        value.extend_from_slice(region.as_bytes());
+        value.push(b'/');
     }
+    value.extend_from_slice(service.as_bytes());
+    value.extend_from_slice(SCOPE_END);
+    value.extend_from_slice(SIGNED_HEADERS);
+    value.extend_from_slice(signed.as_bytes());
+    value.extend_from_slice(SIGNATURE);
     value.extend_from_slice(signature);
     HeaderValue::from_maybe_shared(Bytes::from(value))
         .map_err(|_| "the access key id is not a valid header value")
