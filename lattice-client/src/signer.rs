@@ -270,15 +270,16 @@ impl SigningConfig {
                         Scope::Region(region) => fast::Scope::Region(region),
                         Scope::RegionSet(region_set) => fast::Scope::RegionSet(region_set),
                     };
-                    let signed = fast::sign(
+                    let signed = fast_headers.insert(fast::SignedHeaders::default());
+                    fast::sign(
                         request,
                         credentials,
                         &self.inner.signing_name,
                         fast_scope,
                         timestamp,
+                        signed,
                     )
                     .map_err(Error::signing)?;
-                    fast_headers = Some(signed);
                 }
                 None => {
                     reference_headers = self.sign_with_aws_sigv4(
@@ -294,8 +295,6 @@ impl SigningConfig {
             tracing::trace!(%host, ?scope, "signed request");
         }
         if let Some(signed) = fast_headers {
-            // One growth of the map, to the exact size, instead of one per header.
-            headers.reserve(signed.len());
             signed.insert_into(headers);
         }
         for (name, value) in reference_headers {
