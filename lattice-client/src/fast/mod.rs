@@ -163,8 +163,10 @@ pub(crate) fn sign(
     }
 
     with_scratch(|scratch| {
-        out.date = Some(scratch.values.date(date_time)?);
-        out.security_token = scratch.values.security_token(credentials)?;
+        scratch.values.date(date_time, &mut out.date)?;
+        scratch
+            .values
+            .security_token(credentials, &mut out.security_token)?;
         scratch.canonical_request(
             request.method,
             request.path,
@@ -179,7 +181,7 @@ pub(crate) fn sign(
         let creq_hex = hex_into(creq_hash.as_ref(), &mut creq_hex);
 
         let akid = credentials.access_key_id();
-        let mut authorization = match scope {
+        let authorization = match scope {
             Scope::Region(region) => {
                 let key_scope = keys::V4Scope {
                     day: time.day(),
@@ -196,7 +198,7 @@ pub(crate) fn sign(
                     region: Some(region),
                     service,
                 };
-                authorization(V4_ALGORITHM, credential, &scratch.signed, sig)?
+                authorization(V4_ALGORITHM, credential, &scratch.signed, sig)
             }
             Scope::RegionSet(_) => {
                 write_string_to_sign(&mut scratch.sts, scope, service, date_time, creq_hex);
@@ -213,11 +215,13 @@ pub(crate) fn sign(
                     region: None,
                     service,
                 };
-                authorization(V4A_ALGORITHM, credential, &scratch.signed, sig)?
+                authorization(V4A_ALGORITHM, credential, &scratch.signed, sig)
             }
         };
-        authorization.set_sensitive(true);
-        out.authorization = Some(authorization);
+        match HeaderValue::from_maybe_shared(Bytes::from(authorization)) {
+            Ok(value) => out.authorization.insert(value).set_sensitive(true),
+            Err(_) => return Err("the access key id is not a valid header value"),
+        }
         Ok(())
     })
 }
@@ -285,7 +289,7 @@ fn authorization(
     credential: Credential<'_>,
     signed: &str,
     signature: &[u8],
-) -> Result<HeaderValue, &'static str> {
+) -> Vec<u8> {
     // The literals are written one by one rather than looped over, so that each copy of a
     // known length is inlined instead of being a `memcpy` call.
     const CREDENTIAL: &[u8] = b" Credential=";
@@ -328,8 +332,7 @@ fn authorization(
     value.extend_from_slice(signed.as_bytes());
     value.extend_from_slice(SIGNATURE);
     value.extend_from_slice(signature);
-    HeaderValue::from_maybe_shared(Bytes::from(value))
-        .map_err(|_| "the access key id is not a valid header value")
+    value
 }
 
 #[cfg(test)]
