@@ -7,7 +7,9 @@
 //! `sigv4/get+token` case whatever its design: SHA-256 over that case's canonical request
 //! plus the HMAC of its string to sign with a ready key, and adding the four signed
 //! headers to the request's `HeaderMap`. Setup checks that the floor's signature equals
-//! lattice-client's, so it hashes exactly the bytes that are signed.
+//! lattice-client's, so it hashes exactly the bytes that are signed. `floor/sigv4a/ecdsa`
+//! is the ECDSA P-256 signature alone (aws-lc-rs) over a SigV4A string to sign: what every
+//! SigV4A signature costs at least with that library.
 //!
 //! The `signer` row signs the same case the way the tower layer does: through a `Signer`
 //! and its credentials cache, with credentials carrying the property map aws-config's
@@ -18,6 +20,8 @@ mod support;
 use std::hint::black_box;
 use std::time::Duration;
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use aws_smithy_runtime_api::client::identity::Identity;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use lattice_client::{CredentialsCache, Signer, SigningConfig};
@@ -69,7 +73,27 @@ fn bench_floor(c: &mut Criterion) {
     group.bench_function("sigv4/get+token/header-inserts", |b| {
         b.iter(|| black_box(floor.insert_headers()))
     });
+    let (key, string_to_sign) = ecdsa_floor();
+    let rng = SystemRandom::new();
+    group.bench_function("sigv4a/ecdsa", |b| {
+        b.iter(|| black_box(key.sign(&rng, black_box(&string_to_sign)).expect("sign")))
+    });
     group.finish();
+}
+
+/// A fresh P-256 key and a SigV4A string to sign of the bench cases' length.
+fn ecdsa_floor() -> (EcdsaKeyPair, Vec<u8>) {
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
+        .expect("key");
+    let key =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).expect("key");
+    let string_to_sign = [
+        "AWS4-ECDSA-P256-SHA256\n20231114T221320Z\n",
+        "20231114/vpc-lattice-svcs/aws4_request\n",
+        &"0123456789abcdef".repeat(4),
+    ]
+    .concat();
+    (key, string_to_sign.into_bytes())
 }
 
 fn bench_signer(c: &mut Criterion) {

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# How much of the sidecar's added latency is the VM moving work between its vCPUs: p50 at a
+# fixed low rate, direct and through the sidecar, with the load tool, the upstream and the
+# sidecar free to run on every vCPU (as bench/sidecar.sh runs them), then all pinned to one
+# vCPU, in alternating rounds. Loopback only; every load run is bounded.
+#
+#   cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream
+#   bench/one_cpu.sh                 # 3 rounds x 2 placements x 2 paths x 10 s, about 2 minutes
+#
+# Environment: RATE (req/s, default 200), LAT_SECS (s per run, 10), ROUNDS (3), PIN_CPU (the
+# vCPU to pin to, 0).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RATE="${RATE:-200}"
+LAT_SECS="${LAT_SECS:-10}"
+ROUNDS="${ROUNDS:-3}"
+PIN_CPU="${PIN_CPU:-0}"
+SIDECAR_BIN="${SIDECAR_BIN:-$ROOT/target/release/lattice-sidecar}"
+UPSTREAM_BIN="${UPSTREAM_BIN:-$ROOT/target/release/bench-upstream}"
+HOST="bench-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws"
+
+for n in RATE LAT_SECS ROUNDS; do
+  [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "$n must be a positive integer" >&2; exit 64; }
+done
+[[ "$PIN_CPU" =~ ^[0-9]+$ ]] && ((PIN_CPU < $(nproc))) ||
+  { echo "PIN_CPU must be a vCPU number below $(nproc)" >&2; exit 64; }
+for tool in h2load curl awk ss taskset; do
+  command -v "$tool" >/dev/null ||
+    { echo "missing $tool (apt-get install -y nghttp2-client curl gawk iproute2 util-linux)" >&2; exit 69; }
+done
+for bin in "$SIDECAR_BIN" "$UPSTREAM_BIN"; do
+  [[ -x "$bin" ]] || { echo "missing $bin; build it with the cargo command at the top of this script" >&2; exit 69; }
+done
+
+BENCH_NAME=one-cpu
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
+
+start_upstream_and_sidecar
+ALL_CPUS="0-$(($(nproc) - 1))"
+# Every thread of the upstream, the sidecar and this shell (whose children run the load).
+place() {
+  local pid
+  for pid in "$UPSTREAM_PID" "$SC_PID"; do taskset -apc "$1" "$pid" >/dev/null; done
+  taskset -pc "$1" $$ >/dev/null
+}
+
+echo "| round | vCPUs | direct p50 | sidecar p50 | added |"
+echo "|---|---|---|---|---|"
+for ((round = 1; round <= ROUNDS; round++)); do
+  for cpus in "$ALL_CPUS" "$PIN_CPU"; do
+    log "round $round/$ROUNDS, vCPUs $cpus: ${RATE} req/s x ${LAT_SECS}s, direct then sidecar"
+    place "$cpus"
+    direct="$(low_rate_p50 "https://$UP_TLS/")"
+    sidecar="$(low_rate_p50 "http://127.0.0.1:$SC_PORT/")"
+    echo "| $round | $cpus | $direct µs | $sidecar µs | +$((sidecar - direct)) µs |"
+  done
+done
+place "$ALL_CPUS"
