@@ -23,8 +23,10 @@ HOST="bench-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws"
 for n in RATE LAT_SECS ROUNDS; do
   [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "$n must be a positive integer" >&2; exit 64; }
 done
-[[ "$PIN_CPU" =~ ^[0-9]+$ ]] && ((PIN_CPU < $(nproc))) ||
-  { echo "PIN_CPU must be a vCPU number below $(nproc)" >&2; exit 64; }
+if ! [[ "$PIN_CPU" =~ ^[0-9]+$ ]] || ((PIN_CPU >= $(nproc))); then
+  echo "PIN_CPU must be a vCPU number below $(nproc)" >&2
+  exit 64
+fi
 for tool in h2load curl awk ss taskset; do
   command -v "$tool" >/dev/null ||
     { echo "missing $tool (apt-get install -y nghttp2-client curl gawk iproute2 util-linux)" >&2; exit 69; }
