@@ -144,13 +144,10 @@ impl SidecarBuilder {
         let dir = tempfile::Builder::new()
             .prefix("lattice-sidecar-test")
             .tempdir()?;
-        let addr = free_port()?;
-        let admin_addr = free_port()?;
-        let route_addrs = self
-            .routes
-            .iter()
-            .map(|_| free_port())
-            .collect::<Result<Vec<_>, _>>()?;
+        // The listener, the admin listener and one per route, all different.
+        let mut ports = free_ports(2 + self.routes.len())?;
+        let route_addrs = ports.split_off(2);
+        let (addr, admin_addr) = (ports[0], ports[1]);
 
         let mut args = vec![
             "--listen".to_owned(),
@@ -464,6 +461,19 @@ pub fn free_port() -> Result<SocketAddr, BoxError> {
     Ok(listener.local_addr()?)
 }
 
+/// `count` distinct free loopback ports. Each stays bound until all are picked: the kernel
+/// may hand out a port again as soon as it is released, so picking them one by one with
+/// [`free_port`] once gave the listener and a route the same port.
+pub fn free_ports(count: usize) -> Result<Vec<SocketAddr>, BoxError> {
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<Result<Vec<_>, _>>()?;
+    listeners
+        .iter()
+        .map(|listener| Ok(listener.local_addr()?))
+        .collect()
+}
+
 /// Write `raw` to `addr` and read one HTTP/1.x response (until close, or the end of a
 /// `content-length`/chunked body). Only for loopback test traffic.
 pub fn http1(addr: SocketAddr, raw: &[u8]) -> Result<RawResponse, BoxError> {
@@ -621,4 +631,18 @@ pub fn run_with_timeout(
         stdout,
         stderr,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_loopback_ports() -> Result<(), BoxError> {
+        let ports = free_ports(64)?;
+        let distinct: std::collections::HashSet<u16> = ports.iter().map(|a| a.port()).collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        assert!(ports.iter().all(|a| a.ip().is_loopback() && a.port() != 0));
+        Ok(())
+    }
 }

@@ -20,7 +20,7 @@ use lattice_tests::emulator::{
     ORDERS_HOST, ORDERS_REGION, Secret,
 };
 use lattice_tests::sidecar::{
-    BoxError, IO_TIMEOUT, Sidecar, free_port, http1, run_with_timeout, sidecar_binary,
+    BoxError, IO_TIMEOUT, Sidecar, free_port, free_ports, http1, run_with_timeout, sidecar_binary,
 };
 
 const ERROR_HEADER: &str = "x-lattice-sidecar-error";
@@ -103,8 +103,8 @@ fn the_default_listen_address_is_loopback() -> Result<(), BoxError> {
 
 #[test]
 fn non_loopback_addresses_are_refused_before_binding() -> Result<(), BoxError> {
-    let port = free_port()?.port();
-    let admin = free_port()?.to_string();
+    let ports = free_ports(2)?;
+    let (port, admin) = (ports[0].port(), ports[1].to_string());
     let wildcard = format!("0.0.0.0:{port}");
     let v6 = format!("[::]:{port}");
     let route = format!("0.0.0.0:{port}=https://{ORDERS_HOST}");
