@@ -123,14 +123,11 @@ impl ValueCache {
             *out = None;
             return Ok(());
         };
-        if let Some((held, value)) = &self.token {
-            let held_token = held.session_token().unwrap_or_default();
-            // `held` keeps its token where it is, so the same address means the same text:
-            // the credentials cache lends the same `Credentials` to every request.
-            if std::ptr::eq(held_token, token) || held_token == token {
-                *out = Some(value.clone());
-                return Ok(());
-            }
+        if let Some((held, value)) = &self.token
+            && super::same_text(held.session_token().unwrap_or_default(), token)
+        {
+            *out = Some(value.clone());
+            return Ok(());
         }
         let mut fresh = HeaderValue::from_str(token)
             .map_err(|_| "the session token is not a valid header value")?;

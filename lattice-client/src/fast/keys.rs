@@ -138,15 +138,10 @@ impl StringToSignPrefix {
     }
 }
 
-/// Whether `held` (which the memo keeps alive) and `given` are the same credentials. The
-/// same address means the same text, since `held`'s strings cannot move or change while it
-/// lives, so the common case (the credentials cache lends the same `Credentials` every
-/// time) needs no byte comparison.
+/// Whether `held` (which the memo keeps alive) and `given` are the same credentials.
 fn same_credentials(held: &Credentials, given: &Credentials) -> bool {
-    let (akid, secret) = (held.access_key_id(), held.secret_access_key());
-    let (given_akid, given_secret) = (given.access_key_id(), given.secret_access_key());
-    (std::ptr::eq(akid, given_akid) && std::ptr::eq(secret, given_secret))
-        || (akid == given_akid && secret == given_secret)
+    super::same_text(held.access_key_id(), given.access_key_id())
+        && super::same_text(held.secret_access_key(), given.secret_access_key())
 }
 
 struct V4aEntry {

@@ -15,7 +15,7 @@ use aws_sigv4::sign::v4a;
 use aws_smithy_runtime_api::client::identity::Identity;
 use proptest::prelude::*;
 
-use super::{Request, Scope, Timestamp, keys, string_to_sign_for_tests};
+use super::{Request, Timestamp, keys, string_to_sign_for_tests};
 
 const SERVICE: &str = "vpc-lattice-svcs";
 
@@ -114,7 +114,7 @@ proptest! {
 
         let sts = string_to_sign_for_tests(
             Request { method: "GET", path: uri.path(), query: uri.query(), double_encode_path: double, headers: &mut signable },
-            Scope::RegionSet("*"),
+            "*",
             SERVICE,
             token.as_deref(),
             Timestamp::new(time).expect("in range"),
