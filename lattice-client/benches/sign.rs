@@ -11,6 +11,9 @@
 //! is the ECDSA P-256 signature alone (aws-lc-rs) over a SigV4A string to sign: what every
 //! SigV4A signature costs at least with that library.
 //!
+//! `lattice-client/sigv4/get+token/new-head-each-time` alternates two paths, so no
+//! signature reuses the previous one's hashed head.
+//!
 //! The `signer` row signs the same case the way the tower layer does: through a `Signer`
 //! and its credentials cache, with credentials carrying the property map aws-config's
 //! providers set.
@@ -21,12 +24,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use aws_smithy_runtime_api::client::identity::Identity;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use lattice_client::{CredentialsCache, Signer, SigningConfig};
 
-use support::{Floor, baseline_sign, cases, credentials, get_token_case, time};
+use support::{Floor, HOST, baseline_sign, cases, credentials, ecdsa_floor, get_token_case, time};
 
 fn bench_sign(c: &mut Criterion) {
     let mut group = c.benchmark_group("sign");
@@ -59,6 +61,27 @@ fn bench_sign(c: &mut Criterion) {
             },
         );
     }
+    // `sigv4/get+token` with two paths in turn, so that no signature finds the hash of
+    // the previous canonical request's head (`fast::canonical::HashedHead`) reusable:
+    // what a signature costs when every request differs early on.
+    let case = get_token_case();
+    let other_uri: http::Uri = format!("https://{HOST}/ordenes?id=42&view=full")
+        .parse()
+        .unwrap();
+    let uris = [case.uri.clone(), other_uri];
+    let creds = credentials(true);
+    let config = SigningConfig::builder().build().unwrap();
+    let mut turn = 0;
+    group.bench_function("lattice-client/sigv4/get+token/new-head-each-time", |b| {
+        b.iter(|| {
+            turn ^= 1;
+            let mut headers = case.headers.clone();
+            config
+                .sign(&case.method, &uris[turn], &mut headers, &creds, time())
+                .unwrap();
+            black_box(headers)
+        })
+    });
     group.finish();
 }
 
@@ -79,21 +102,6 @@ fn bench_floor(c: &mut Criterion) {
         b.iter(|| black_box(key.sign(&rng, black_box(&string_to_sign)).expect("sign")))
     });
     group.finish();
-}
-
-/// A fresh P-256 key and a SigV4A string to sign of the bench cases' length.
-fn ecdsa_floor() -> (EcdsaKeyPair, Vec<u8>) {
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
-        .expect("key");
-    let key =
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).expect("key");
-    let string_to_sign = [
-        "AWS4-ECDSA-P256-SHA256\n20231114T221320Z\n",
-        "20231114/vpc-lattice-svcs/aws4_request\n",
-        &"0123456789abcdef".repeat(4),
-    ]
-    .concat();
-    (key, string_to_sign.into_bytes())
 }
 
 fn bench_signer(c: &mut Criterion) {

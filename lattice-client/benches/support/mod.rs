@@ -6,6 +6,8 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use aws_sigv4::http_request::{
     PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
 };
@@ -69,10 +71,12 @@ pub(crate) fn cases() -> Vec<Case> {
 
 /// `sigv4/get+token`, the case the SigV4 bar is measured on.
 pub(crate) fn get_token_case() -> Case {
-    cases()
-        .into_iter()
-        .find(|c| c.name == "sigv4/get+token")
-        .expect("case")
+    case_named("sigv4/get+token")
+}
+
+/// The case called `name` in [`cases`].
+pub(crate) fn case_named(name: &str) -> Case {
+    cases().into_iter().find(|c| c.name == name).expect("case")
 }
 
 pub(crate) fn credentials(token: bool) -> Credentials {
@@ -243,6 +247,24 @@ impl Floor {
         }
         headers
     }
+}
+
+#[allow(dead_code)] // For `sign` and `ratio`.
+/// A fresh P-256 key and a SigV4A string to sign as long as the bench cases' (the same
+/// scope, date and hex digest lengths): ECDSA alone over it is what every SigV4A signature
+/// costs at least with aws-lc-rs.
+pub(crate) fn ecdsa_floor() -> (EcdsaKeyPair, Vec<u8>) {
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
+        .expect("key");
+    let key =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).expect("key");
+    let string_to_sign = [
+        "AWS4-ECDSA-P256-SHA256\n20231114T221320Z\n",
+        "20231114/vpc-lattice-svcs/aws4_request\n",
+        &"0123456789abcdef".repeat(4),
+    ]
+    .concat();
+    (key, string_to_sign.into_bytes())
 }
 
 /// The median of batch timings (the upper one of an even count).

@@ -16,6 +16,7 @@ use std::cmp::Ordering;
 use aws_credential_types::Credentials;
 use http::HeaderValue;
 use percent_encoding::percent_decode;
+use sha2::{Digest, Sha256};
 
 /// smithy `urlencode::BASE_SET`: every byte but `ALPHA DIGIT - . _ ~` (spelled out as
 /// smithy does, so a reader can compare the two lists).
@@ -50,6 +51,9 @@ const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 /// are written as given (aws-sigv4 inserts them without trimming).
 pub(crate) type Extra<'a> = (&'static str, &'a str);
 
+/// The first header of the canonical request whose value changes with time.
+const TIME_DEPENDENT_HEADER: &str = "x-amz-date";
+
 /// Reused buffers for one signature. Each thread keeps one (see `fast::with_scratch`).
 #[derive(Default)]
 pub(crate) struct Scratch {
@@ -67,6 +71,25 @@ pub(crate) struct Scratch {
     pairs: Vec<(usize, usize, usize)>,
     /// Header values that repeat from one request to the next.
     pub(crate) values: ValueCache,
+    /// Where `x-amz-date`'s value starts in `creq`: every byte before it is the same
+    /// whenever the request is (method, path, query, the headers that sort first).
+    time_start: usize,
+    /// The hash state over the last canonical request's leading blocks.
+    head: HashedHead,
+}
+
+/// SHA-256 over the whole 64-byte blocks of a canonical request before its first
+/// time-dependent byte, with those bytes. A client calling one endpoint over and over
+/// (a gRPC method, a health check) repeats them on every request, and the Lattice `host`
+/// header alone is more than a block long: reusing the state skips those blocks (one
+/// to three of a `sigv4/get+token` request's fourteen). The bytes are compared in full
+/// before the state is reused, so a hit is exact. Like `creq`, they may hold header
+/// values until the next signature.
+#[derive(Default)]
+struct HashedHead {
+    bytes: Vec<u8>,
+    /// `None` until the first head is hashed (`Sha256::new` is not `const`).
+    state: Option<Sha256>,
 }
 
 /// The last `x-amz-date` and `x-amz-security-token` values: requests signed within the
@@ -149,7 +172,33 @@ impl Scratch {
             query: String::new(),
             pairs: Vec::new(),
             values: ValueCache::new(),
+            time_start: 0,
+            head: HashedHead {
+                bytes: Vec::new(),
+                state: None,
+            },
         }
+    }
+
+    /// SHA-256 of `self.creq`, the canonical request just written.
+    pub(crate) fn creq_hash(&mut self) -> [u8; 32] {
+        let creq = self.creq.as_bytes();
+        let head_len = self.time_start.min(creq.len()) / 64 * 64;
+        let (head, tail) = creq.split_at(head_len);
+        let mut hasher = match &self.head.state {
+            _ if head.is_empty() => Sha256::new(),
+            Some(state) if self.head.bytes == head => state.clone(),
+            _ => {
+                let mut state = Sha256::new();
+                state.update(head);
+                self.head.bytes.clear();
+                self.head.bytes.extend_from_slice(head);
+                self.head.state = Some(state.clone());
+                state
+            }
+        };
+        hasher.update(tail);
+        hasher.finalize().into()
     }
 
     /// Write the canonical request into `self.creq` and the signed-header list into
@@ -166,6 +215,7 @@ impl Scratch {
     ) {
         self.creq.clear();
         self.signed.clear();
+        self.time_start = 0;
         self.creq.push_str(method);
         self.creq.push('\n');
         if double_encode_path {
@@ -233,6 +283,9 @@ impl Scratch {
             if take_extra {
                 if let Some((name, value)) = extras.next() {
                     self.start_header(name);
+                    if *name == TIME_DEPENDENT_HEADER {
+                        self.time_start = self.creq.len();
+                    }
                     self.creq.push_str(value);
                     self.creq.push('\n');
                 }
@@ -275,6 +328,9 @@ impl Scratch {
         }
         if self.sts.capacity() > KEEP {
             self.sts = Vec::new();
+        }
+        if self.head.bytes.capacity() > KEEP {
+            self.head = HashedHead::default();
         }
         if self.pairs.capacity() > KEEP / 16 {
             self.pairs = Vec::new();
@@ -454,6 +510,42 @@ mod tests {
         assert!(sensitive.expect("token").is_sensitive());
         let bad = cache.security_token(&with_token("bad\ntoken"), &mut None);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn the_canonical_request_hash_reuses_only_an_identical_head() {
+        const HOST: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
+        let mut scratch = Scratch::new();
+        let mut hash = |method: &str, path: &str, value: &str, date: &str| {
+            let mut headers = [("a-header", value), ("host", HOST)];
+            let extras = [("x-amz-date", date), ("x-amz-security-token", "token")];
+            scratch.canonical_request(method, path, None, false, &mut headers, &extras);
+            let expected: [u8; 32] = Sha256::digest(scratch.creq.as_bytes()).into();
+            assert_eq!(scratch.creq_hash(), expected, "{}", scratch.creq);
+            scratch.head.bytes.len()
+        };
+        let base = "v".repeat(150);
+        // Everything before the date is more than three blocks here, so the head is.
+        assert_eq!(hash("GET", "/", &base, "20231114T221320Z"), 192);
+        // A new second: the head is reused.
+        assert_eq!(hash("GET", "/", &base, "20231114T221321Z"), 192);
+        // Each byte of the value changed in turn, the length kept, then back: every
+        // position inside and just past the head must miss, or the hash is wrong.
+        for at in 0..base.len() {
+            let mut changed = base.clone().into_bytes();
+            changed[at] = b'w';
+            let changed = String::from_utf8(changed).expect("ASCII");
+            hash("GET", "/", &changed, "20231114T221321Z");
+            hash("GET", "/", &base, "20231114T221321Z");
+        }
+        // Heads of other lengths, and none at all (shorter than a block).
+        hash("POST", "/", &base, "20231114T221321Z");
+        hash("GET", "/longer/path", &base, "20231114T221321Z");
+        hash("GET", "/", "", "20231114T221321Z");
+        let mut short = [("host", "h")];
+        scratch.canonical_request("GET", "/", None, false, &mut short, &[("x-amz-date", "d")]);
+        let expected: [u8; 32] = Sha256::digest(scratch.creq.as_bytes()).into();
+        assert_eq!(scratch.creq_hash(), expected);
     }
 
     #[test]

@@ -24,7 +24,6 @@ use aws_credential_types::Credentials;
 use aws_lc_rs::rand::SystemRandom;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
-use sha2::{Digest, Sha256};
 
 use self::canonical::{Extra, Scratch, hex_into};
 pub(crate) use self::date::Timestamp;
@@ -175,7 +174,7 @@ pub(crate) fn sign(
             request.headers,
             &extras[..n],
         );
-        let creq_hash = Sha256::digest(scratch.creq.as_bytes());
+        let creq_hash = scratch.creq_hash();
         scratch.finish();
         let mut creq_hex = [0; 64];
         let creq_hex = hex_into(creq_hash.as_ref(), &mut creq_hex);
@@ -345,7 +344,9 @@ pub(crate) fn string_to_sign_for_tests(
     token: Option<&str>,
     time: Timestamp,
 ) -> String {
-    // The same steps as `sign`, on a fresh buffer.
+    use sha2::{Digest, Sha256};
+
+    // The same steps as `sign`, on a fresh buffer, with the plain hash.
     let mut scratch = Scratch::new();
     let mut extras: Vec<Extra<'_>> = vec![
         ("x-amz-content-sha256", UNSIGNED_PAYLOAD),
