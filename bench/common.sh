@@ -47,11 +47,15 @@ count() {
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
-# A free loopback port (checked with ss; the sidecar has no port-0 banner to read).
+# free_port [TAKEN...]: a free loopback port other than the TAKEN ones, which were picked
+# but are not listening yet (checked with ss; the sidecar has no port-0 banner to read).
 free_port() {
   local port tries
   for ((tries = 0; tries < 100; tries++)); do
     port=$((20000 + RANDOM % 40000))
+    if [[ " $* " == *" $port "* ]]; then
+      continue
+    fi
     if ! ss -Hltn "sport = :$port" | grep -q .; then
       echo "$port"
       return 0
@@ -102,7 +106,7 @@ start_upstream() {
 start_sidecar() {
   # The sidecar has no port-0 banner: pick free ports, then wait for /readyz.
   SC_PORT="$(free_port)"
-  ADMIN_PORT="$(free_port)"
+  ADMIN_PORT="$(free_port "$SC_PORT")"
   SIDECAR_CMD=("$SIDECAR_BIN" --listen "127.0.0.1:$SC_PORT" --admin-listen "127.0.0.1:$ADMIN_PORT"
     --upstream "https://$HOST" --resolve "$HOST:443:$1" --ca-file "$2")
   # Static fake credentials: the upstream verifies nothing, and IMDS must never be asked.

@@ -80,7 +80,7 @@ log "upstream https=$UP_TLS http=$UP_PLAIN; sidecar $SC (pid $SC_PID), idle RSS 
 NGINX="${NGINX:-$(command -v nginx || true)}"
 NGX=""
 if [[ -n "$NGINX" && -x "$NGINX" ]]; then
-  NGX_PORT="$(free_port)"
+  NGX_PORT="$(free_port "$SC_PORT" "$ADMIN_PORT")"
   mkdir -p "$WORK/nginx"
   cat >"$WORK/nginx/nginx.conf" <<NGINXCONF
 daemon off;
