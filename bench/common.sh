@@ -129,3 +129,54 @@ low_rate_p50() {
   awk -v n="$n" '$2 != 200 {bad++} {print $3} END {if (bad || NR != n) exit 1}' "$WORK/lat.tsv" |
     sort -n | awk '{v[NR] = $1} END {print v[int(NR * 0.5 + 0.5)]}'
 }
+
+# start_nginx: the reference proxy, forwarding to the upstream the way the sidecar does but
+# without signing, on a free port. Sets NGX (its URL; empty when nginx is not installed)
+# and NGX_PID (the master process). Needs start_upstream_and_sidecar first.
+start_nginx() {
+  NGINX="${NGINX:-$(command -v nginx || true)}"
+  NGX=""
+  if [[ -n "$NGINX" && -x "$NGINX" ]]; then
+    NGX_PORT="$(free_port "$SC_PORT" "$ADMIN_PORT")"
+    mkdir -p "$WORK/nginx"
+    cat >"$WORK/nginx/nginx.conf" <<NGINXCONF
+daemon off;
+worker_processes $(nproc);
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  upstream bench { server $UP_TLS; keepalive 128; keepalive_requests 100000000; }
+  server {
+    listen 127.0.0.1:$NGX_PORT;
+    keepalive_requests 100000000;
+    location / {
+      proxy_pass https://bench;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $HOST;
+      proxy_ssl_server_name on;
+      proxy_ssl_name $HOST;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate $WORK/ca.pem;
+      proxy_ssl_session_reuse on;
+    }
+  }
+}
+NGINXCONF
+    "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" >"$WORK/nginx.out" 2>&1 &
+    NGX_PID=$!
+    PIDS+=("$NGX_PID")
+    wait_for "nginx" 20 curl -fsS -o /dev/null "http://127.0.0.1:$NGX_PORT/"
+    NGX="http://127.0.0.1:$NGX_PORT"
+    log "reference proxy: nginx at $NGX"
+  else
+    log "nginx not found: skipping the reference-proxy rows (apt-get install -y nginx-light)"
+  fi
+}

@@ -92,6 +92,6 @@ svg "sidecar-${RATE}rps" "lattice-sidecar at $RATE req/s, one connection (the co
 
 log "one warm SigV4 signature (GET, session token), recording $SECS s"
 perf record -q -F 2999 --call-graph dwarf,16384 -o "$WORK/signing-sigv4-get-token.perf" \
-  "$SIGN_BENCH" --bench 'sign/lattice-client/sigv4/get\+token' --profile-time "$SECS" >/dev/null 2>&1
+  "$SIGN_BENCH" --bench 'sign/lattice-client/sigv4/get\+token$' --profile-time "$SECS" >/dev/null 2>&1
 svg signing-sigv4-get-token "SigV4 GET with a session token, warm: the sign bench's lattice-client/sigv4/get+token (perf --call-graph dwarf, 3 kHz, $SECS s)" \
   --root 'lattice_client::signer::SigningConfig::sign'

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # How much of the sidecar's added latency is the VM moving work between its vCPUs: p50 at a
-# fixed low rate, direct and through the sidecar, with the load tool, the upstream and the
-# sidecar free to run on every vCPU (as bench/sidecar.sh runs them), then all pinned to one
-# vCPU, in alternating rounds. Loopback only; every load run is bounded.
+# fixed low rate, direct, through the sidecar and through nginx (the reference proxy of
+# bench/sidecar.sh, when installed), with the load tool, the upstream and the proxies free
+# to run on every vCPU (as bench/sidecar.sh runs them), then all pinned to one vCPU, in
+# alternating rounds. Loopback only; every load run is bounded.
 #
 #   cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream
-#   bench/one_cpu.sh                 # 3 rounds x 2 placements x 2 paths x 10 s, about 2 minutes
+#   bench/one_cpu.sh                 # 3 rounds x 2 placements x 3 paths x 10 s, about 3 minutes
 #
 # Environment: RATE (req/s, default 200), LAT_SECS (s per run, 10), ROUNDS (3), PIN_CPU (the
-# vCPU to pin to, 0).
+# vCPU to pin to, 0), NGINX (as in bench/sidecar.sh).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,23 +41,35 @@ BENCH_NAME=one-cpu
 source "$ROOT/bench/common.sh"
 
 start_upstream_and_sidecar
+start_nginx
 ALL_CPUS="0-$(($(nproc) - 1))"
-# Every thread of the upstream, the sidecar and this shell (whose children run the load).
+# Every thread of the upstream, the sidecar, nginx's processes and this shell (whose
+# children run the load).
 place() {
-  local pid
-  for pid in "$UPSTREAM_PID" "$SC_PID"; do taskset -apc "$1" "$pid" >/dev/null; done
+  local pid procs=()
+  if [[ -n "$NGX" ]]; then
+    mapfile -t procs < <(pgrep -P "$NGX_PID")
+    procs+=("$NGX_PID")
+  fi
+  for pid in "$UPSTREAM_PID" "$SC_PID" "${procs[@]}"; do taskset -apc "$1" "$pid" >/dev/null; done
   taskset -pc "$1" $$ >/dev/null
 }
 
-echo "| round | vCPUs | direct p50 | sidecar p50 | added |"
-echo "|---|---|---|---|---|"
+echo "| round | vCPUs | direct p50 | sidecar p50 | added | nginx p50 | nginx added |"
+echo "|---|---|---|---|---|---|---|"
 for ((round = 1; round <= ROUNDS; round++)); do
   for cpus in "$ALL_CPUS" "$PIN_CPU"; do
-    log "round $round/$ROUNDS, vCPUs $cpus: ${RATE} req/s x ${LAT_SECS}s, direct then sidecar"
+    log "round $round/$ROUNDS, vCPUs $cpus: ${RATE} req/s x ${LAT_SECS}s, direct, sidecar, nginx"
     place "$cpus"
     direct="$(low_rate_p50 "https://$UP_TLS/")"
     sidecar="$(low_rate_p50 "http://127.0.0.1:$SC_PORT/")"
-    echo "| $round | $cpus | $direct µs | $sidecar µs | +$((sidecar - direct)) µs |"
+    nginx="-" nginx_added="-"
+    if [[ -n "$NGX" ]]; then
+      nginx="$(low_rate_p50 "$NGX/")"
+      nginx_added="+$((nginx - direct)) µs"
+      nginx+=" µs"
+    fi
+    echo "| $round | $cpus | $direct µs | $sidecar µs | +$((sidecar - direct)) µs | $nginx | $nginx_added |"
   done
 done
 place "$ALL_CPUS"

@@ -77,50 +77,7 @@ log "upstream https=$UP_TLS http=$UP_PLAIN; sidecar $SC (pid $SC_PID), idle RSS 
 # --- reference proxy: nginx, forwarding the same way but without signing ---------------
 # What a mature event-loop proxy costs on this machine: plain HTTP/1.1 in, TLS (verified,
 # pooled keep-alive) out. Optional: `apt-get install -y nginx-light`.
-NGINX="${NGINX:-$(command -v nginx || true)}"
-NGX=""
-if [[ -n "$NGINX" && -x "$NGINX" ]]; then
-  NGX_PORT="$(free_port "$SC_PORT" "$ADMIN_PORT")"
-  mkdir -p "$WORK/nginx"
-  cat >"$WORK/nginx/nginx.conf" <<NGINXCONF
-daemon off;
-worker_processes $(nproc);
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
-  upstream bench { server $UP_TLS; keepalive 128; keepalive_requests 100000000; }
-  server {
-    listen 127.0.0.1:$NGX_PORT;
-    keepalive_requests 100000000;
-    location / {
-      proxy_pass https://bench;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $HOST;
-      proxy_ssl_server_name on;
-      proxy_ssl_name $HOST;
-      proxy_ssl_verify on;
-      proxy_ssl_trusted_certificate $WORK/ca.pem;
-      proxy_ssl_session_reuse on;
-    }
-  }
-}
-NGINXCONF
-  "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" >"$WORK/nginx.out" 2>&1 &
-  PIDS+=("$!")
-  wait_for "nginx" 20 curl -fsS -o /dev/null "http://127.0.0.1:$NGX_PORT/"
-  NGX="http://127.0.0.1:$NGX_PORT"
-  log "reference proxy: nginx at $NGX"
-else
-  log "nginx not found: skipping the reference-proxy rows (apt-get install -y nginx-light)"
-fi
+start_nginx
 
 # Sanity: both paths answer 200 with the 1 KiB body (a 4xx/5xx would make the numbers lies).
 for url in "$DIRECT/" "$SC/"; do
