@@ -397,6 +397,12 @@ proptest! {
     #[test]
     fn fast_path_matches_aws_sigv4(case in case()) {
         check(&case)?;
+        // The same request in another second: the thread's memos (the canonical request's
+        // hashed head, the key) are found again, and the date and string-to-sign prefix
+        // change; the result must still be aws-sigv4's.
+        let one_second = Duration::from_secs(1);
+        let other_second = case.time.checked_sub(one_second).unwrap_or(case.time + one_second);
+        check(&Case { time: other_second, ..case.clone() })?;
     }
 }
 
