@@ -81,8 +81,8 @@ pub(crate) struct Scratch {
 /// SHA-256 over the whole 64-byte blocks of a canonical request before its first
 /// time-dependent byte, with those bytes. A client calling one endpoint over and over
 /// (a gRPC method, a health check) repeats them on every request, and the Lattice `host`
-/// header alone is more than a block long: reusing the state skips those blocks (one
-/// to three of a `sigv4/get+token` request's fourteen). The bytes are compared in full
+/// header alone is more than a block long: reusing the state skips those blocks (two of
+/// the bench's `sigv4/get+token` request's fourteen). The bytes are compared in full
 /// before the state is reused, so a hit is exact. Like `creq`, they may hold header
 /// values until the next signature.
 #[derive(Default)]
@@ -525,7 +525,7 @@ mod tests {
             scratch.head.bytes.len()
         };
         let base = "v".repeat(150);
-        // Everything before the date is more than three blocks here, so the head is.
+        // 251 bytes come before the date here, so the head is the first three blocks.
         assert_eq!(hash("GET", "/", &base, "20231114T221320Z"), 192);
         // A new second: the head is reused.
         assert_eq!(hash("GET", "/", &base, "20231114T221321Z"), 192);
