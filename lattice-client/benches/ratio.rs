@@ -28,11 +28,13 @@ mod support;
 use std::hint::black_box;
 use std::time::Instant;
 
+use aws_credential_types::Credentials;
 use aws_lc_rs::rand::SystemRandom;
 use aws_smithy_runtime_api::client::identity::Identity;
+use http::HeaderMap;
 use lattice_client::SigningConfig;
 
-use support::{Floor, baseline_sign, case_named, credentials, ecdsa_floor, median, time};
+use support::{Case, Floor, baseline_sign, case_named, credentials, ecdsa_floor, median, time};
 
 fn main() {
     let full = std::env::args().any(|arg| arg == "--bench");
@@ -47,13 +49,7 @@ fn sigv4(full: bool) {
     let credentials = credentials(case.token);
     let identity = Identity::from(credentials.clone());
     let config = SigningConfig::builder().build().expect("config");
-    let lattice = || {
-        let mut headers = case.headers.clone();
-        config
-            .sign(&case.method, &case.uri, &mut headers, &credentials, time())
-            .expect("sign");
-        headers
-    };
+    let lattice = || lattice_sign(&config, case, &credentials);
     let baseline = || baseline_sign(case, &identity);
     assert_eq!(
         lattice()["authorization"],
@@ -78,13 +74,7 @@ fn sigv4a(full: bool) {
         .sigv4a("*")
         .build()
         .expect("config");
-    let lattice = || {
-        let mut headers = case.headers.clone();
-        config
-            .sign(&case.method, &case.uri, &mut headers, &credentials, time())
-            .expect("sign");
-        headers
-    };
+    let lattice = || lattice_sign(&config, &case, &credentials);
     let baseline = || baseline_sign(&case, &identity);
     let unsigned = |value: &http::HeaderValue| {
         let value = value.to_str().expect("ASCII").to_owned();
@@ -106,6 +96,15 @@ fn sigv4a(full: bool) {
         },
     ];
     interleave(case.name, &mut signers, rounds, per_batch);
+}
+
+/// lattice-client's signature of `case`: its headers, cloned and signed.
+fn lattice_sign(config: &SigningConfig, case: &Case, credentials: &Credentials) -> HeaderMap {
+    let mut headers = case.headers.clone();
+    config
+        .sign(&case.method, &case.uri, &mut headers, credentials, time())
+        .expect("sign");
+    headers
 }
 
 /// Times `per_batch` calls of each of aws-sigv4, lattice-client and the floor (in that
