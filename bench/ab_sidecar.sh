@@ -23,16 +23,14 @@ B_BIN="${B_BIN:-}"
 UPSTREAM_BIN="${UPSTREAM_BIN:-$ROOT/target/release/bench-upstream}"
 HOST="bench-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws"
 
-for n in RATE LAT_SECS TP_SECS ROUNDS; do
-  [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "$n must be a positive integer" >&2; exit 64; }
-done
+# shellcheck source=bench/checks.sh
+source "$ROOT/bench/checks.sh"
+require_positive_ints RATE LAT_SECS TP_SECS ROUNDS
 [[ -n "$B_BIN" ]] || { echo "set B_BIN to the sidecar binary to compare with A_BIN ($A_BIN)" >&2; exit 64; }
-for tool in h2load wrk curl awk ss getconf; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y nghttp2-client wrk curl gawk iproute2)" >&2; exit 69; }
-done
-for bin in "$A_BIN" "$B_BIN" "$UPSTREAM_BIN"; do
-  [[ -x "$bin" ]] || { echo "missing $bin; build it with the commands at the top of this script" >&2; exit 69; }
-done
+require_tools "apt-get install -y nghttp2-client wrk curl gawk iproute2" \
+  h2load wrk curl awk ss getconf
+require_executables "build it with the commands at the top of this script" \
+  "$A_BIN" "$B_BIN" "$UPSTREAM_BIN"
 
 BENCH_NAME=ab-sidecar
 # shellcheck source=bench/common.sh

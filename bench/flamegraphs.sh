@@ -25,19 +25,11 @@ SIDECAR_BIN="$PROFILING_TARGET/release/lattice-sidecar"
 UPSTREAM_BIN="$PROFILING_TARGET/release/bench-upstream"
 HOST="bench-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws"
 
-for n in SECS RATE; do
-  [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "$n must be a positive integer" >&2; exit 64; }
-done
-missing=()
-for tool in perf inferno-collapse-perf inferno-flamegraph wrk h2load curl python3 ss; do
-  command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-  echo "missing tools: ${missing[*]}" >&2
-  echo "install with: sudo apt-get install -y linux-perf wrk nghttp2-client curl python3 iproute2" >&2
-  echo "              cargo install inferno" >&2
-  exit 69
-fi
+# shellcheck source=bench/checks.sh
+source "$ROOT/bench/checks.sh"
+require_positive_ints SECS RATE
+require_tools "sudo apt-get install -y linux-perf wrk nghttp2-client curl python3 iproute2; cargo install inferno" \
+  perf inferno-collapse-perf inferno-flamegraph wrk h2load curl python3 ss
 
 BENCH_NAME=flamegraphs
 # shellcheck source=bench/common.sh

@@ -26,26 +26,13 @@ SIDECAR_BIN="${SIDECAR_BIN:-$ROOT/target/release/lattice-sidecar}"
 UPSTREAM_BIN="${UPSTREAM_BIN:-$ROOT/target/release/bench-upstream}"
 HOST="bench-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws"
 
-for n in DURATION LAT_SECS RATE ROUNDS STREAM_BYTES TTFB_RUNS; do
-  [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "$n must be a positive integer" >&2; exit 64; }
-done
-
-missing=()
-for tool in wrk h2load curl awk ss getconf; do
-  command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-  echo "missing tools: ${missing[*]}" >&2
-  echo "install with: sudo apt-get install -y wrk nghttp2-client curl gawk iproute2" >&2
-  exit 69
-fi
-for bin in "$SIDECAR_BIN" "$UPSTREAM_BIN"; do
-  if [[ ! -x "$bin" ]]; then
-    echo "missing $bin; build with:" >&2
-    echo "  cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream" >&2
-    exit 69
-  fi
-done
+# shellcheck source=bench/checks.sh
+source "$ROOT/bench/checks.sh"
+require_positive_ints DURATION LAT_SECS RATE ROUNDS STREAM_BYTES TTFB_RUNS
+require_tools "sudo apt-get install -y wrk nghttp2-client curl gawk iproute2" \
+  wrk h2load curl awk ss getconf
+require_executables "build with: cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream" \
+  "$SIDECAR_BIN" "$UPSTREAM_BIN"
 
 BENCH_NAME=sidecar-bench
 # shellcheck source=bench/common.sh

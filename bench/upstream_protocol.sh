@@ -22,15 +22,12 @@ SIDECAR_BIN="${SIDECAR_BIN:-$ROOT/target/release/lattice-sidecar}"
 UPSTREAM_BIN="${UPSTREAM_BIN:-$ROOT/target/release/bench-upstream}"
 HOST="bench-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws"
 
-for n in RATE LAT_SECS ROUNDS; do
-  [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "$n must be a positive integer" >&2; exit 64; }
-done
-for tool in h2load curl awk ss; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y nghttp2-client curl gawk iproute2)" >&2; exit 69; }
-done
-for bin in "$SIDECAR_BIN" "$UPSTREAM_BIN"; do
-  [[ -x "$bin" ]] || { echo "missing $bin; build it with the cargo command at the top of this script" >&2; exit 69; }
-done
+# shellcheck source=bench/checks.sh
+source "$ROOT/bench/checks.sh"
+require_positive_ints RATE LAT_SECS ROUNDS
+require_tools "apt-get install -y nghttp2-client curl gawk iproute2" h2load curl awk ss
+require_executables "build it with the cargo command at the top of this script" \
+  "$SIDECAR_BIN" "$UPSTREAM_BIN"
 
 BENCH_NAME=upstream-protocol
 # shellcheck source=bench/common.sh
