@@ -28,13 +28,11 @@ mod support;
 use std::hint::black_box;
 use std::time::Instant;
 
-use aws_credential_types::Credentials;
 use aws_lc_rs::rand::SystemRandom;
 use aws_smithy_runtime_api::client::identity::Identity;
-use http::HeaderMap;
 use lattice_client::SigningConfig;
 
-use support::{Case, Floor, baseline_sign, case_named, credentials, ecdsa_floor, median, time};
+use support::{Floor, baseline_sign, case_named, credentials, ecdsa_floor, lattice_sign, median};
 
 fn main() {
     let full = std::env::args().any(|arg| arg == "--bench");
@@ -96,15 +94,6 @@ fn sigv4a(full: bool) {
         },
     ];
     interleave(case.name, &mut signers, rounds, per_batch);
-}
-
-/// lattice-client's signature of `case`: its headers, cloned and signed.
-fn lattice_sign(config: &SigningConfig, case: &Case, credentials: &Credentials) -> HeaderMap {
-    let mut headers = case.headers.clone();
-    config
-        .sign(&case.method, &case.uri, &mut headers, credentials, time())
-        .expect("sign");
-    headers
 }
 
 /// Times `per_batch` calls of each of aws-sigv4, lattice-client and the floor (in that

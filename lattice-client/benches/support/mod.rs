@@ -249,10 +249,24 @@ impl Floor {
     }
 }
 
+/// lattice-client's signature of `case`: its headers, cloned and signed.
 #[allow(dead_code)] // For `sign` and `ratio`.
+pub(crate) fn lattice_sign(
+    config: &SigningConfig,
+    case: &Case,
+    credentials: &Credentials,
+) -> HeaderMap {
+    let mut headers = case.headers.clone();
+    config
+        .sign(&case.method, &case.uri, &mut headers, credentials, time())
+        .expect("sign");
+    headers
+}
+
 /// A fresh P-256 key and a SigV4A string to sign as long as the bench cases' (the same
 /// scope, date and hex digest lengths): ECDSA alone over it is what every SigV4A signature
 /// costs at least with aws-lc-rs.
+#[allow(dead_code)] // For `sign` and `ratio`.
 pub(crate) fn ecdsa_floor() -> (EcdsaKeyPair, Vec<u8>) {
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
         .expect("key");
