@@ -5,8 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 thread_local! {
     /// The last second formatted on this thread: requests signed in the same second share
-    /// it. (The calendar arithmetic was about 0.5% of a warm SigV4 signature by `perf
-    /// annotate`; the ratio bench could not tell the memo's gain from its noise.)
+    /// it. Without it, lattice-client / floor in the ratio bench went from 1.14-1.17 to 1.18
+    /// in four alternating runs (`bench/RESULTS.md`).
     static LAST: Cell<Option<(u64, Timestamp)>> = const { Cell::new(None) };
 }
 
