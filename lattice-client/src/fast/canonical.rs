@@ -51,8 +51,9 @@ const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 /// are written as given (aws-sigv4 inserts them without trimming).
 pub(crate) type Extra<'a> = (&'static str, &'a str);
 
-/// The first header of the canonical request whose value changes with time.
-const TIME_DEPENDENT_HEADER: &str = "x-amz-date";
+/// The first header of the canonical request whose value changes with time; `sign` passes
+/// it among the extras under this name.
+pub(crate) const TIME_DEPENDENT_HEADER: &str = "x-amz-date";
 
 /// Reused buffers for one signature. Each thread keeps one (see `fast::with_scratch`).
 #[derive(Default)]

@@ -150,7 +150,7 @@ pub(crate) fn sign(
     let mut n = 0;
     for extra in [
         Some(("x-amz-content-sha256", UNSIGNED_PAYLOAD)),
-        Some(("x-amz-date", date_time)),
+        Some((canonical::TIME_DEPENDENT_HEADER, date_time)),
         matches!(scope, Scope::RegionSet(_)).then_some(("x-amz-region-set", region_set_str(scope))),
         token.map(|t| ("x-amz-security-token", t)),
     ]
