@@ -5,7 +5,7 @@
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 
 use crate::errors::BoxError;
+use crate::pool::Lease;
 use crate::signing::Forbidden;
 
 /// The access log's `error` for a response whose upstream body failed after the
@@ -34,17 +35,28 @@ pin_project! {
     pub struct RequestBody {
         #[pin]
         inner: Incoming,
-        received: Arc<AtomicU64>,
+        progress: Arc<RequestProgress>,
     }
+}
+
+/// What became of a request body, shared with the access log.
+#[derive(Debug, Default)]
+pub struct RequestProgress {
+    received: AtomicU64,
+    /// Reading it from the client failed (a malformed chunk, the client went away): when
+    /// forwarding then fails, that is the client's doing, not the upstream's.
+    failed: AtomicBool,
 }
 
 pin_project! {
     /// The body sent back to the client: the upstream's, or a synthetic one. Emits the
-    /// access-log line when dropped, i.e. when the response is finished or abandoned.
+    /// access-log line when dropped, i.e. when the response is finished or abandoned, and
+    /// then gives back the request's place in its upstream client.
     pub struct ResponseBody {
         #[pin]
         inner: Either<Incoming, Full<Bytes>>,
         log: AccessLog,
+        _lease: Option<Lease>,
     }
 }
 
@@ -62,7 +74,7 @@ pub struct AccessLog {
     pub upstream: Arc<str>,
     pub status: StatusCode,
     pub error: Option<&'static str>,
-    pub bytes_in: Arc<AtomicU64>,
+    pub request_body: Arc<RequestProgress>,
     pub bytes_out: u64,
     pub complete: bool,
     pub forbidden: Option<Forbidden>,
@@ -71,8 +83,8 @@ pub struct AccessLog {
 // === impl RequestBody ===
 
 impl RequestBody {
-    pub fn new(inner: Incoming, received: Arc<AtomicU64>) -> Self {
-        Self { inner, received }
+    pub fn new(inner: Incoming, progress: Arc<RequestProgress>) -> Self {
+        Self { inner, progress }
     }
 }
 
@@ -86,11 +98,16 @@ impl Body for RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.project();
         let polled = this.inner.poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            this.received
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.progress
+                        .received
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => this.progress.failed.store(true, Ordering::Relaxed),
+            _ => {}
         }
         polled
     }
@@ -110,13 +127,26 @@ impl fmt::Debug for RequestBody {
     }
 }
 
+// === impl RequestProgress ===
+
+impl RequestProgress {
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
 // === impl ResponseBody ===
 
 impl ResponseBody {
-    pub fn upstream(inner: Incoming, log: AccessLog) -> Self {
+    pub fn upstream(inner: Incoming, log: AccessLog, lease: Lease) -> Self {
         Self {
             inner: Either::Left(inner),
             log,
+            _lease: Some(lease),
         }
     }
 
@@ -124,6 +154,7 @@ impl ResponseBody {
         Self {
             inner: Either::Right(Full::new(body)),
             log,
+            _lease: None,
         }
     }
 }
@@ -177,6 +208,47 @@ impl fmt::Debug for ResponseBody {
 
 // === impl AccessLog ===
 
+impl AccessLog {
+    /// The log of a request just received. Host and path are copied only while the access
+    /// log is on.
+    pub fn start(parts: &http::request::Parts, no_upstream: Arc<str>) -> Self {
+        let logged = tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO);
+        let (host, path) = match logged {
+            true => (requested_host(parts), parts.uri.path().to_owned()),
+            false => (String::new(), String::new()),
+        };
+        Self {
+            start: Instant::now(),
+            method: parts.method.clone(),
+            host,
+            path,
+            upstream: no_upstream,
+            status: StatusCode::OK,
+            error: None,
+            request_body: Arc::default(),
+            bytes_out: 0,
+            complete: false,
+            forbidden: None,
+        }
+    }
+}
+
+/// The host the client named, for the access log.
+fn requested_host(parts: &http::request::Parts) -> String {
+    parts
+        .uri
+        .authority()
+        .map(|a| a.to_string())
+        .or_else(|| {
+            parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "-".to_owned())
+}
+
 impl Drop for AccessLog {
     fn drop(&mut self) {
         if let Some(forbidden) = self.forbidden.take() {
@@ -189,7 +261,7 @@ impl Drop for AccessLog {
             path = %self.path,
             status = self.status.as_u16(),
             duration_ms = (self.start.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-            bytes_in = self.bytes_in.load(Ordering::Relaxed),
+            bytes_in = self.request_body.received(),
             bytes_out = self.bytes_out,
             upstream = %self.upstream,
             error = self.error.unwrap_or("-"),

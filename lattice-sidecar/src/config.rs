@@ -165,8 +165,9 @@ pub struct Args {
     )]
     pub connect_timeout: String,
 
-    /// Time limit for a client to send request headers; also closes HTTP/1.1 connections
-    /// idle this long between requests.
+    /// Time limit for a client to send a complete request head: a new connection that has
+    /// sent none by then (not even a byte) is closed; also closes HTTP/1.1 connections idle
+    /// this long between requests.
     #[arg(
         long,
         env = "LATTICE_SIDECAR_HEADER_READ_TIMEOUT",
@@ -213,6 +214,17 @@ pub struct Args {
         default_value_t = 0
     )]
     pub workers: u16,
+
+    /// Most client connections open at once, over all proxy listeners; more are answered
+    /// with 503 `too-many-connections` and closed. `0`: derived from the open-file limit,
+    /// keeping a reserve so the admin listener always answers.
+    #[arg(
+        long,
+        env = "LATTICE_SIDECAR_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    pub max_connections: u32,
 
     /// Log format: `text` or `json`.
     #[arg(
@@ -332,6 +344,8 @@ pub struct ResolveEntry {
 pub struct SigningSettings {
     pub config: SigningConfig,
     pub credentials: CredentialsConfig,
+    /// The `--custom-domain` names (and the config file's), without their regions.
+    pub custom_domains: Vec<String>,
 }
 
 /// Where credentials come from.
@@ -356,6 +370,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Connection-serving threads, at least 1 (`--workers 0` resolved to the CPU count).
     pub workers: usize,
+    /// `--max-connections`; `None`: derived from the open-file limit at start-up
+    /// ([`crate::limits`]).
+    pub max_connections: Option<usize>,
     pub allow_non_loopback: bool,
 }
 
@@ -383,6 +400,19 @@ const DEFAULT_SESSION_NAME: &str = "lattice-sidecar";
 // === impl Config ===
 
 impl Config {
+    /// Hosts named in the configuration (fixed routes, exact custom domains): each keeps its
+    /// own metrics label.
+    pub fn configured_hosts(&self) -> Vec<String> {
+        let routes = self.listeners.iter().filter_map(|l| match &l.route {
+            Route::Fixed(target) => Some(target.host().to_owned()),
+            Route::FromRequest => None,
+        });
+        let domains = (self.signing.custom_domains.iter())
+            .filter(|d| !d.starts_with("*."))
+            .cloned();
+        routes.chain(domains).collect()
+    }
+
     /// Validate flags (and the config file they name), reporting every problem at once.
     pub fn from_args(args: Args) -> Result<Self, ConfigError> {
         let mut problems = Problems::default();
@@ -606,6 +636,10 @@ impl Config {
                     request_timeout,
                 },
                 signing: SigningSettings {
+                    custom_domains: all_domains
+                        .iter()
+                        .map(|d| d.split('=').next().unwrap_or_default().trim().to_owned())
+                        .collect(),
                     config: signing_config,
                     credentials: CredentialsConfig {
                         profile: args.profile,
@@ -617,6 +651,8 @@ impl Config {
                     header_read_timeout,
                     shutdown_grace,
                     workers,
+                    max_connections: (args.max_connections > 0)
+                        .then_some(args.max_connections as usize),
                     allow_non_loopback,
                 },
                 log: LogConfig {

@@ -4,14 +4,21 @@
 //! | status | code | cause |
 //! |---|---|---|
 //! | 400 | `missing-host`, `invalid-host`, `invalid-request`, `unsignable-request` | the request cannot be routed or signed |
+//! | 400 | `ambiguous-framing` | both `Content-Length` and `Transfer-Encoding`, or `Content-Length` twice; the connection is closed |
+//! | 400 | `invalid-request-body` | the request body could not be read (bad chunk size) while it streamed upstream |
 //! | 403 | `host-not-allowed` | not a Lattice name or configured custom domain; nothing was sent |
 //! | 405 | `connect-not-supported` | `CONNECT`: HTTPS inside a tunnel cannot be signed |
+//! | 431 | `too-many-headers` | an h2c request with more header fields than HTTP/1.1 clients may send |
+//! | 501 | `upgrade-not-supported` | `Upgrade` to anything but `h2c` (which is ignored): Lattice has no WebSockets |
 //! | 421 | `misdirected-request` | a fixed route received a request for another service |
 //! | 500 | `signing-failed` | the signer rejected the request or parameters |
 //! | 502 | `upstream-connect-failed` | the TCP connection failed (refused, unreachable) |
 //! | 502 | `upstream-tls-failed` | the TLS handshake failed (not TLS, closed or reset during it) or the certificate was rejected (untrusted CA, wrong name, expired) |
+//! | 502 | `upstream-invalid-response` | the upstream's response had both `Content-Length` and `Transfer-Encoding` |
 //! | 502 | `upstream-error` | the upstream failed after the connection was up, before response headers (e.g. reset during the request body) |
 //! | 503 | `credentials-unavailable` | no valid AWS credentials (yet) |
+//! | 503 | `upstream-busy` | this worker already has its most requests in flight to that upstream |
+//! | 503 | `too-many-connections` | `--max-connections` client connections are open; the connection is closed |
 //! | 504 | `upstream-timeout`, `upstream-connect-timeout` | the upstream was too slow |
 //!
 //! Once response headers have been forwarded the status cannot change: if the upstream
@@ -116,6 +123,29 @@ impl Synthetic {
         )
     }
 
+    pub fn upgrade_not_supported(protocols: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "upgrade-not-supported",
+            format!(
+                "protocol upgrades (`Upgrade: {}`) are not supported: VPC Lattice has no WebSockets, \
+                 and the sidecar forwards plain HTTP requests only",
+                printable(protocols)
+            ),
+        )
+    }
+
+    /// Whether the connection must be closed after this response: the client asked for
+    /// something other than a plain request (a tunnel, a protocol switch) or framed a
+    /// request ambiguously, so what it sends next on the connection cannot be trusted to
+    /// be a request.
+    pub fn closes_connection(&self) -> bool {
+        matches!(
+            self.code,
+            "ambiguous-framing" | "connect-not-supported" | "upgrade-not-supported"
+        )
+    }
+
     pub fn credentials_unavailable(detail: impl fmt::Display) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -123,6 +153,38 @@ impl Synthetic {
             format!(
                 "no valid AWS credentials, so the request was not sent ({detail}); check the sidecar's AWS credential source"
             ),
+        )
+    }
+
+    pub fn upstream_busy(upstream: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream-busy",
+            format!(
+                "too many requests are in flight to `{upstream}` on this worker ({} connections of {} \
+                 streams each); retry later, or spread the load over more sidecar workers",
+                crate::pool::MAX_CONNECTIONS_PER_UPSTREAM,
+                crate::pool::STREAMS_PER_CONNECTION
+            ),
+        )
+    }
+
+    pub fn upstream_invalid_response(upstream: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream-invalid-response",
+            format!(
+                "`{upstream}` sent a response with both Content-Length and Transfer-Encoding, \
+                 which cannot be relayed safely; it was dropped (check the upstream server)"
+            ),
+        )
+    }
+
+    pub fn invalid_request_body() -> Self {
+        Self::bad_request(
+            "invalid-request-body",
+            "the request body could not be read (malformed chunked encoding, e.g. a bad chunk \
+             size, or the client stopped sending); it was not forwarded whole",
         )
     }
 

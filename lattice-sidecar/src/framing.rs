@@ -8,9 +8,11 @@
 //! exposes them, hence this: it sees the bytes hyper reads, follows where each request head
 //! starts (bodies by `Content-Length` or chunk sizes), parses heads with httparse (hyper's
 //! own parser) and marks the connection. The proxy answers every later request on a marked
-//! connection with 400 and closes it. On anything it cannot follow (h2c, upgrades, parse
-//! errors hyper will refuse anyway) it stops watching, so it can never refuse a request that
-//! hyper's framing accepts unambiguously.
+//! connection with 400 and closes it. On anything it cannot follow (h2c, parse errors hyper
+//! will refuse anyway) it stops watching, so it can never refuse a request that hyper's
+//! framing accepts unambiguously. `Upgrade` and `CONNECT` requests do not stop it: the
+//! sidecar never switches protocols (it refuses them, or ignores `Upgrade: h2c`), so the
+//! bytes after them are HTTP/1.1 requests like any other.
 
 use std::io;
 use std::pin::Pin;
@@ -63,8 +65,8 @@ enum State {
     ChunkEnd,
     /// Collecting trailer lines (into `FramingWatch::line`) until an empty one.
     Trailers,
-    /// Not watching (HTTP/2, an upgrade, ambiguous framing already found, or bytes that
-    /// hyper will refuse).
+    /// Not watching (HTTP/2, ambiguous framing already found, or bytes that hyper will
+    /// refuse).
     Off,
 }
 
@@ -190,21 +192,16 @@ impl<T> FramingWatch<T> {
         let mut lengths = 0;
         let mut length = None;
         let mut transfer_encoding = None;
-        let mut upgrade = request.method == Some("CONNECT");
         for header in request.headers.iter() {
             if header.name.eq_ignore_ascii_case("content-length") {
                 lengths += 1;
                 length = Some(header.value);
             } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
                 transfer_encoding = Some(header.value);
-            } else if header.name.eq_ignore_ascii_case("upgrade") {
-                upgrade = true;
             }
         }
         self.state = if lengths > 1 || (lengths == 1 && transfer_encoding.is_some()) {
             self.flag.set(index);
-            State::Off
-        } else if upgrade {
             State::Off
         } else if let Some(coding) = transfer_encoding {
             match is_chunked(coding) {
@@ -345,12 +342,25 @@ mod tests {
         let post = "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
         let chunked = "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
                        5;ext=1\r\nhello\r\n3\r\nGET\r\n0\r\nTrailer: t\r\n\r\n";
+        // The sidecar never switches protocols, so what follows these is HTTP/1.1 too.
+        let upgrade =
+            "GET /u HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+        let h2c_upgrade = "GET /h HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nConnection: Upgrade, HTTP2-Settings\r\n\r\n";
+        let connect = "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n";
         for bad in [
             "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\ncontent-length: 4\r\n\r\n0\r\n\r\n",
             "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
         ] {
-            for (prefix, before) in [("", 0), (get, 1), (post, 1), (chunked, 1)] {
+            for (prefix, before) in [
+                ("", 0),
+                (get, 1),
+                (post, 1),
+                (chunked, 1),
+                (upgrade, 1),
+                (h2c_upgrade, 1),
+                (connect, 1),
+            ] {
                 let stream = format!("{prefix}{get}{post}{chunked}{bad}{get}");
                 // Requests before the ambiguous one are served; it and later ones are not.
                 assert_eq!(
@@ -387,8 +397,6 @@ mod tests {
         for stream in [
             // HTTP/2 prior knowledge.
             "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
-            // An upgrade: what follows is not HTTP/1.1.
-            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
             // A head hyper refuses.
             "GET / HTTP/1.1\r\nBad Header: x\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
         ] {

@@ -13,6 +13,7 @@ use lattice_client::SigningConfig;
 
 use crate::config::{Route, Target};
 use crate::errors::Synthetic;
+use crate::listener::MAX_HEADERS;
 use crate::upstream::route_request;
 
 /// Decide the upstream of a request, or refuse it: [`route_request`], then
@@ -40,13 +41,26 @@ pub fn map_request(
 ///   `Host`, and RFC 9113 §8.3.1 says to treat it as malformed; refusing keeps the
 ///   sidecar and any `Host`-routing hop in front of it from disagreeing about the
 ///   destination;
-/// - a `Transfer-Encoding` other than `chunked`: hyper removes only the chunked framing,
-///   so anything else would be forwarded as if it were the content.
+/// - a `Transfer-Encoding` other than one `chunked` (over all its header lines): hyper
+///   removes only the chunked framing, so anything else would be forwarded as if it were
+///   the content;
+/// - more header fields than `MAX_HEADERS` (100): hyper's HTTP/1.1 parser refuses those with
+///   431, and an h2c request gets the same limit here.
 ///
 /// It runs after [`route_request`] has accepted the request, as in [`map_request`]: an
 /// origin-form request's `Host` is then known to be `host[:port]`, and only its port is
 /// checked here.
 pub fn check_request(uri: &Uri, headers: &HeaderMap) -> Result<(), Synthetic> {
+    if headers.len() > MAX_HEADERS {
+        return Err(Synthetic::new(
+            http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "too-many-headers",
+            format!(
+                "the request has {} header fields; at most {MAX_HEADERS} are accepted",
+                headers.len()
+            ),
+        ));
+    }
     if let Some(scheme) = uri.scheme()
         && *scheme != Scheme::HTTP
         && *scheme != Scheme::HTTPS
@@ -92,17 +106,23 @@ pub fn check_request(uri: &Uri, headers: &HeaderMap) -> Result<(), Synthetic> {
             }
         }
     }
-    for coding in headers.get_all(TRANSFER_ENCODING) {
-        if !coding
-            .as_bytes()
-            .trim_ascii()
-            .eq_ignore_ascii_case(b"chunked")
-        {
+    let mut codings = headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii);
+    if let Some(first) = codings.next() {
+        let rest: Vec<&[u8]> = codings.collect();
+        if !first.eq_ignore_ascii_case(b"chunked") || !rest.is_empty() {
+            let all: Vec<String> = std::iter::once(first)
+                .chain(rest)
+                .map(|c| printable(&String::from_utf8_lossy(c)))
+                .collect();
             return Err(Synthetic::bad_request(
                 "invalid-request",
                 format!(
-                    "Transfer-Encoding `{}` is not supported: only `chunked`",
-                    printable(&String::from_utf8_lossy(coding.as_bytes()))
+                    "Transfer-Encoding `{}` is not supported: only `chunked`, once",
+                    all.join(", ")
                 ),
             ));
         }
@@ -213,5 +233,36 @@ mod tests {
             refused
         );
         assert_eq!(check("/", &[("transfer-encoding", " Chunked ")]), Ok(()));
+        // Two codings are refused alike whether in one header line or in two.
+        assert_eq!(
+            check("/", &[("transfer-encoding", "chunked, chunked")]),
+            refused
+        );
+        assert_eq!(
+            check(
+                "/",
+                &[
+                    ("transfer-encoding", "chunked"),
+                    ("transfer-encoding", "chunked")
+                ]
+            ),
+            refused
+        );
+        assert_eq!(check("/", &[("transfer-encoding", "")]), refused);
+    }
+
+    #[test]
+    fn header_fields_are_limited_as_for_http1() {
+        let names: Vec<String> = (0..MAX_HEADERS).map(|i| format!("x-h{i}")).collect();
+        let mut pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+        assert_eq!(check("/", &pairs), Ok(()));
+        pairs.push(("x-one-more", "v"));
+        assert_eq!(
+            check("/", &pairs),
+            Err((
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "too-many-headers"
+            ))
+        );
     }
 }

@@ -30,8 +30,10 @@ pub mod config;
 pub mod errors;
 mod framing;
 pub mod inbound;
+pub mod limits;
 mod listener;
 pub mod metrics;
+mod pool;
 mod proxy;
 pub mod signing;
 pub mod upstream;
@@ -100,14 +102,19 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
         proxies.push((tcp, listener.route.clone()));
     }
     let admin_tcp = bind(config.admin.addr).await?;
+    let open_file_limit = limits::raise_open_file_limit();
+    let connection_limit = limits::ConnectionLimit::new(limits::max_connections(
+        config.server.max_connections,
+        open_file_limit,
+    ));
 
     let credentials = signing::credentials(&config.signing.credentials).await;
     let signer = signing::signer(&config.signing, credentials.clone());
-    let metrics = metrics::Metrics::new(credentials.clone());
+    let metrics = metrics::Metrics::new(credentials.clone(), &config.configured_hosts());
     let grace = config.server.shutdown_grace;
-    let builder = listener::server_builder(&config.server);
+    let settings = listener::ServeSettings::new(&config.server);
     let shared = workers::Shared {
-        builder: builder.clone(),
+        settings: settings.clone(),
         metrics: metrics.clone(),
         draining: Arc::new(AtomicBool::new(false)),
         settle: DRAIN_SETTLE.min(grace / 2),
@@ -121,16 +128,16 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
         .collect();
     // Each worker gets its own upstream clients, hence its own connection pools.
     let services = || {
-        let clients = upstream::Clients::new(&config.upstream).map_err(RunError::Client)?;
-        let negotiated = signing::stack(&signer, clients.negotiated);
-        let h2c = signing::stack(&signer, clients.h2c);
+        let factory = upstream::ClientFactory::new(&config.upstream).map_err(RunError::Client)?;
+        let pool_signer = signer.clone();
+        let pools =
+            pool::Pools::new(move || signing::sign_clients(&pool_signer, factory.clients()));
         let services = proxies.iter().zip(&labels).map(|((_, route), label)| {
             let proxy = proxy::Proxy::new(
                 route.clone(),
                 &config.upstream,
                 signer.clone(),
-                negotiated.clone(),
-                h2c.clone(),
+                pools.clone(),
                 metrics.clone(),
             );
             workers::ListenerService {
@@ -146,14 +153,13 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
 
     let serving = Arc::new(AtomicBool::new(false));
     let admin = admin::Admin::new(serving.clone(), credentials.clone(), metrics.clone());
-    let admin_builder = builder;
     let admin_metrics = metrics.clone();
     let admin_task = tokio::spawn(async move {
         let handler = move |request| admin.clone().handle(request);
-        listener::serve(
+        listener::serve_admin(
             admin_tcp,
             "admin".to_owned(),
-            &admin_builder,
+            &settings,
             admin_metrics,
             handler,
         )
@@ -168,14 +174,21 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
                 .enumerate()
                 .map(|(index, ((tcp, _), label))| {
                     let workers = &workers;
-                    listener::accept(tcp, label, move |stream, peer| {
-                        workers.dispatch(index, stream, peer)
-                    })
+                    listener::accept(
+                        tcp,
+                        label,
+                        &connection_limit,
+                        &metrics,
+                        move |stream, peer, permit| workers.dispatch(index, stream, peer, permit),
+                    )
                 });
         let accepting = pin!(join_all(loops));
         serving.store(true, Ordering::Release);
         tracing::info!(
             workers = config.server.workers,
+            max_connections = connection_limit.max(),
+            open_file_limit =
+                open_file_limit.map_or_else(|| "unlimited".to_owned(), |l| l.to_string()),
             "lattice-sidecar ready to serve"
         );
         tokio::select! {

@@ -3,18 +3,27 @@
 //! | metric | labels | meaning |
 //! |---|---|---|
 //! | `lattice_sidecar_requests_total` | `upstream`, `status` | responses sent to clients, synthetic ones with `upstream="-"` when no upstream was chosen |
+//! | `lattice_sidecar_upstream_labels_folded_total` | | requests counted under `upstream="other"` (see below) |
 //! | `lattice_sidecar_response_latency_seconds` | `upstream` | time from request to upstream response headers |
 //! | `lattice_sidecar_errors_total` | `code` | synthetic responses, by `x-lattice-sidecar-error` code |
 //! | `lattice_sidecar_signing_failures_total` | `reason` | requests the signer could not sign |
 //! | `lattice_sidecar_upstream_connect_errors_total` | `upstream` | failed upstream connections (TCP or TLS) |
 //! | `lattice_sidecar_open_connections` | `listener` | client connections open now |
+//! | `lattice_sidecar_refused_connections_total` | | client connections refused over `--max-connections` |
 //! | `lattice_sidecar_credential_refreshes_total` | | credential provider calls that succeeded |
 //! | `lattice_sidecar_credential_refresh_failures_total` | | credential provider calls that failed |
 //! | `lattice_sidecar_credentials_loaded` | | 1 while valid credentials are cached |
 //! | `lattice_sidecar_credentials_expiry_timestamp_seconds` | | Unix time the cached credentials expire (absent for credentials without expiry) |
+//!
+//! The `upstream` label is bounded, whatever hosts clients name: configured upstreams
+//! (fixed routes, exact `--custom-domain` names) always keep their own value; the first
+//! [`MAX_UPSTREAM_LABELS`] other upstreams seen get theirs too, and every later one is
+//! counted as `other`. Each label set lives as long as the process, so without the bound
+//! every distinct Lattice name a client sent grew memory and `/metrics` for good.
 
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::UNIX_EPOCH;
 
 use lattice_client::CredentialsCache;
@@ -33,6 +42,11 @@ pub const SIGNING_FAILURE_REASONS: [&str; 3] = [
     "signing-failed",
 ];
 
+/// Distinct `upstream` label values besides the configured upstreams.
+pub const MAX_UPSTREAM_LABELS: usize = 100;
+/// The `upstream` label of requests beyond [`MAX_UPSTREAM_LABELS`].
+pub const OTHER_UPSTREAM: &str = "other";
+
 /// Shared handles to every metric. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -47,6 +61,18 @@ struct Inner {
     signing_failures: Family<ReasonLabel, Counter>,
     connect_errors: Family<UpstreamLabel, Counter>,
     open_connections: Family<ListenerLabel, Gauge>,
+    refused_connections: Counter,
+    upstream_labels: UpstreamLabels,
+}
+
+/// Hands out bounded `upstream` label values.
+struct UpstreamLabels {
+    /// Hosts (no port, no trailing dot) of configured upstreams; a handful, so a scan.
+    configured: Vec<String>,
+    /// Other upstreams with a label of their own, at most [`MAX_UPSTREAM_LABELS`].
+    seen: Mutex<HashSet<Arc<str>>>,
+    other: Arc<str>,
+    folded: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -89,7 +115,9 @@ pub struct ConnectionGuard {
 // === impl Metrics ===
 
 impl Metrics {
-    pub fn new(credentials: CredentialsCache) -> Self {
+    /// `configured_hosts`: the hosts of fixed routes and custom domains, which always keep
+    /// their own `upstream` label.
+    pub fn new(credentials: CredentialsCache, configured_hosts: &[String]) -> Self {
         let mut registry = Registry::with_prefix("lattice_sidecar");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -133,6 +161,18 @@ impl Metrics {
             "Client connections currently open",
             open_connections.clone(),
         );
+        let refused_connections = Counter::default();
+        registry.register(
+            "refused_connections",
+            "Client connections refused because --max-connections were open",
+            refused_connections.clone(),
+        );
+        let folded = Counter::default();
+        registry.register(
+            "upstream_labels_folded",
+            "Requests counted under upstream=\"other\" because 100 other upstreams already have a label",
+            folded.clone(),
+        );
         registry.register_collector(Box::new(CredentialsCollector { credentials }));
         Self {
             inner: Arc::new(Inner {
@@ -143,8 +183,42 @@ impl Metrics {
                 signing_failures,
                 connect_errors,
                 open_connections,
+                refused_connections,
+                upstream_labels: UpstreamLabels {
+                    configured: configured_hosts
+                        .iter()
+                        .map(|h| h.trim_end_matches('.').to_owned())
+                        .collect(),
+                    seen: Mutex::default(),
+                    other: OTHER_UPSTREAM.into(),
+                    folded,
+                },
             }),
         }
+    }
+
+    /// The `upstream` label value for an upstream authority: its own, or `other` once
+    /// [`MAX_UPSTREAM_LABELS`] unconfigured upstreams have one.
+    pub fn upstream_label(&self, upstream: &Arc<str>) -> Arc<str> {
+        let labels = &self.inner.upstream_labels;
+        let host = host_of(upstream).trim_end_matches('.');
+        if labels
+            .configured
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(host))
+        {
+            return upstream.clone();
+        }
+        let mut seen = labels.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(label) = seen.get(upstream) {
+            return label.clone();
+        }
+        if seen.len() < MAX_UPSTREAM_LABELS {
+            seen.insert(upstream.clone());
+            return upstream.clone();
+        }
+        labels.folded.inc();
+        labels.other.clone()
     }
 
     pub fn response(&self, upstream: &Arc<str>, status: u16) {
@@ -199,6 +273,10 @@ impl Metrics {
         ConnectionGuard { gauge }
     }
 
+    pub fn connection_refused(&self) {
+        self.inner.refused_connections.inc();
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> Result<String, fmt::Error> {
         let mut out = String::new();
@@ -210,6 +288,14 @@ impl Metrics {
 impl fmt::Debug for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// `host` of `host[:port]`.
+fn host_of(authority: &str) -> &str {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
     }
 }
 
@@ -289,7 +375,7 @@ mod tests {
         let expiry = UNIX_EPOCH + Duration::from_secs(4_102_444_800); // 2100-01-01
         let credentials = Credentials::new("AKIDTEST", "secret", None, Some(expiry), "test");
         let cache = CredentialsCache::new(credentials);
-        let metrics = Metrics::new(cache.clone());
+        let metrics = Metrics::new(cache.clone(), &[]);
 
         let cold = metrics.encode().unwrap();
         assert_eq!(
@@ -336,11 +422,56 @@ mod tests {
         let credentials = Credentials::new("AKIDTEST", "secret", None, None, "test");
         let cache = CredentialsCache::new(credentials);
         cache.warm().await.unwrap();
-        let text = Metrics::new(cache).encode().unwrap();
+        let text = Metrics::new(cache, &[]).encode().unwrap();
         assert_eq!(
             sample(&text, "lattice_sidecar_credentials_loaded"),
             Some("1".into())
         );
         assert!(!text.contains("expiry_timestamp"), "{text}");
+    }
+
+    #[test]
+    fn upstream_labels_stay_bounded_whatever_hosts_are_named() {
+        let credentials = Credentials::new("AKIDTEST", "secret", None, None, "test");
+        let configured = ["orders.example.com".to_owned()];
+        let metrics = Metrics::new(CredentialsCache::new(credentials), &configured);
+        let lattice = |i: usize| -> Arc<str> {
+            format!("svc-{i:05}-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws").into()
+        };
+        for i in 0..100_000 {
+            let label = metrics.upstream_label(&lattice(i));
+            metrics.response(&label, 503);
+            metrics.latency(&label, 0.001);
+        }
+        // A configured upstream keeps its label, with any port and case, after the budget
+        // is spent; so do the upstreams that got one first.
+        for upstream in ["orders.example.com", "ORDERS.example.com:8443"] {
+            let upstream: Arc<str> = upstream.into();
+            assert_eq!(metrics.upstream_label(&upstream), upstream);
+        }
+        assert_eq!(metrics.upstream_label(&lattice(7)), lattice(7));
+        assert_eq!(&*metrics.upstream_label(&lattice(100_000)), OTHER_UPSTREAM);
+
+        let text = metrics.encode().unwrap();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("lattice_sidecar_requests_total{"))
+            .count();
+        assert_eq!(
+            series,
+            MAX_UPSTREAM_LABELS + 1,
+            "one per labelled upstream, plus other"
+        );
+        assert!(text.contains(&format!(
+            "lattice_sidecar_requests_total{{upstream=\"{OTHER_UPSTREAM}\",status=\"503\"}} {}",
+            100_000 - MAX_UPSTREAM_LABELS
+        )));
+        assert_eq!(
+            sample(&text, "lattice_sidecar_upstream_labels_folded_total"),
+            Some((100_000 - MAX_UPSTREAM_LABELS + 1).to_string())
+        );
+        // 101 upstreams, each with a counter and a 16-bucket histogram (about 280 KB here):
+        // bounded, where 500,000 unbounded names once made 52.7 MB.
+        assert!(text.len() < 512 * 1024, "/metrics is {} bytes", text.len());
     }
 }

@@ -6,23 +6,23 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use http::header::HOST;
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::uri::Scheme;
 use http::{Extensions, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use lattice_client::Signer;
 use tower::ServiceExt;
 
-use crate::body::{ACCESS_LOG, AccessLog, RequestBody, ResponseBody};
-use crate::config::{Route, UpstreamConfig};
-use crate::errors::{Synthetic, chain};
+use crate::body::{AccessLog, RequestBody, ResponseBody};
+use crate::config::{Route, Target, UpstreamConfig};
+use crate::errors::{BoxError, Synthetic, chain};
 use crate::framing::AmbiguousFraming;
 use crate::inbound::map_request;
 use crate::metrics::Metrics;
-use crate::signing::{Forbidden, SignedClient, SignedHeadSlot};
+use crate::pool::{Lease, PoolKey, Pools};
+use crate::signing::{Forbidden, SignedClients, SignedHeadSlot};
 use crate::upstream::{clean_request_headers, clean_response_headers, upstream_uri};
 
 const LATTICE_ERROR_TYPE: &str = "x-amzn-errortype";
@@ -38,13 +38,20 @@ struct Inner {
     default_scheme: Scheme,
     request_timeout: Option<Duration>,
     signer: Signer,
-    /// HTTPS with ALPN, or HTTP/1.1.
-    negotiated: SignedClient,
-    /// Plain-HTTP upstreams for HTTP/2 clients (gRPC).
-    h2c: SignedClient,
+    /// The worker's signed upstream clients.
+    pools: Pools<SignedClients>,
     metrics: Metrics,
     /// The log's and metrics' upstream until one is chosen.
     no_upstream: Arc<str>,
+}
+
+/// A request on its way: where it goes, and what the log and metrics say of it.
+struct Exchange {
+    log: AccessLog,
+    /// The upstream's metrics label (bounded: see [`Metrics::upstream_label`]).
+    label: Arc<str>,
+    grpc: bool,
+    inbound_version: Version,
 }
 
 // === impl Proxy ===
@@ -54,8 +61,7 @@ impl Proxy {
         route: Route,
         upstream: &UpstreamConfig,
         signer: Signer,
-        negotiated: SignedClient,
-        h2c: SignedClient,
+        pools: Pools<SignedClients>,
         metrics: Metrics,
     ) -> Self {
         Self {
@@ -64,79 +70,89 @@ impl Proxy {
                 default_scheme: upstream.scheme.clone(),
                 request_timeout: upstream.request_timeout,
                 signer,
-                negotiated,
-                h2c,
+                pools,
                 metrics,
                 no_upstream: "-".into(),
             }),
         }
     }
 
+    /// Refuse the request, or forward it and relay the response; errors become synthetic
+    /// responses.
     pub(crate) async fn handle(
         self,
         request: Request<Incoming>,
     ) -> Result<Response<ResponseBody>, Infallible> {
-        let inner = &self.inner;
-        let (mut parts, body) = request.into_parts();
-        let inbound_version = parts.version;
-        let grpc = is_grpc(&parts.headers);
-        // Host and path are only for the access-log line: not copied when it is off.
-        let logged = tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO);
-        let (host, path) = match logged {
-            true => (requested_host(&parts), parts.uri.path().to_owned()),
-            false => (String::new(), String::new()),
+        let (parts, body) = request.into_parts();
+        let exchange = Exchange {
+            log: AccessLog::start(&parts, self.inner.no_upstream.clone()),
+            label: self.inner.no_upstream.clone(),
+            grpc: is_grpc(&parts.headers),
+            inbound_version: parts.version,
         };
-        let mut log = AccessLog {
-            start: Instant::now(),
-            method: parts.method.clone(),
-            host,
-            path,
-            upstream: inner.no_upstream.clone(),
-            status: StatusCode::OK,
-            error: None,
-            bytes_in: Arc::new(AtomicU64::new(0)),
-            bytes_out: 0,
-            complete: false,
-            forbidden: None,
+        let target = match self.refuse(&parts) {
+            Ok(target) => target,
+            Err(refusal) => return Ok(self.synthetic(refusal, exchange)),
         };
+        Ok(self.forward(parts, body, target, exchange).await)
+    }
 
+    /// The upstream of a request, or why it is refused before anything is sent.
+    fn refuse(&self, parts: &http::request::Parts) -> Result<Target, Synthetic> {
+        let inner = &self.inner;
         if parts.extensions.get::<AmbiguousFraming>().is_some() {
-            let refusal = Synthetic::bad_request(
+            return Err(Synthetic::bad_request(
                 "ambiguous-framing",
                 "the connection sent a request with both Content-Length and Transfer-Encoding, \
                  or Content-Length twice; send exactly one (request smuggling guard)",
-            );
-            let mut response = self.synthetic(refusal, log, grpc);
-            response.headers_mut().insert(
-                http::header::CONNECTION,
-                http::HeaderValue::from_static("close"),
-            );
-            return Ok(response);
+            ));
         }
-        let target = match map_request(
+        map_request(
             &inner.route,
             &inner.default_scheme,
             inner.signer.config(),
             &parts.method,
             &parts.uri,
             &parts.headers,
-        ) {
-            Ok(target) => target,
-            Err(synthetic) => return Ok(self.synthetic(synthetic, log, grpc)),
-        };
-        // One copy, shared by the log and the metrics' labels.
+        )
+    }
+
+    /// Sign and send the request, and turn what comes back into the client's response.
+    async fn forward(
+        &self,
+        mut parts: http::request::Parts,
+        body: Incoming,
+        target: Target,
+        mut exchange: Exchange,
+    ) -> Response<ResponseBody> {
+        let inner = &self.inner;
+        // One copy, shared by the log and the pool key.
         let upstream: Arc<str> = target.authority.as_str().into();
-        log.upstream = upstream.clone();
+        exchange.log.upstream = upstream.clone();
+        exchange.label = inner.metrics.upstream_label(&upstream);
         let uri = match upstream_uri(&target, &parts.uri) {
             Ok(uri) => uri,
-            Err(synthetic) => return Ok(self.synthetic(synthetic, log, grpc)),
+            Err(synthetic) => return self.synthetic(synthetic, exchange),
         };
         // Credentials are loaded and refreshed in the background: a request never waits
         // for the provider, and fails fast while there are none.
         if let Err(error) = inner.signer.credentials().ensure_cached() {
             inner.metrics.signing_failure("credentials-unavailable");
-            return Ok(self.synthetic(Synthetic::credentials_unavailable(error), log, grpc));
+            return self.synthetic(Synthetic::credentials_unavailable(error), exchange);
         }
+        let h2c = target.scheme == Scheme::HTTP && exchange.inbound_version == Version::HTTP_2;
+        let key = PoolKey {
+            authority: upstream.clone(),
+            https: target.scheme == Scheme::HTTPS,
+            h2c,
+        };
+        let Some((clients, lease)) = inner.pools.acquire(&key) else {
+            return self.synthetic(Synthetic::upstream_busy(&upstream), exchange);
+        };
+        let client = match h2c {
+            true => clients.h2c.clone(),
+            false => clients.negotiated.clone(),
+        };
 
         clean_request_headers(&mut parts.headers);
         parts.uri = uri;
@@ -149,85 +165,121 @@ impl Proxy {
                 parts.extensions.insert(slot.clone());
                 slot
             });
-        let body = RequestBody::new(body, log.bytes_in.clone());
-        let client = match target.scheme == Scheme::HTTP && inbound_version == Version::HTTP_2 {
-            true => inner.h2c.clone(),
-            false => inner.negotiated.clone(),
-        };
+        let body = RequestBody::new(body, exchange.log.request_body.clone());
         let call = client.oneshot(Request::from_parts(parts, body));
         let result = match inner.request_timeout {
             Some(limit) => match tokio::time::timeout(limit, call).await {
                 Ok(result) => result,
                 Err(_elapsed) => {
                     tracing::warn!(%upstream, timeout_ms = limit.as_millis() as u64, "upstream response headers timed out");
-                    return Ok(self.synthetic(Synthetic::upstream_timeout(&upstream), log, grpc));
+                    return self.synthetic(Synthetic::upstream_timeout(&upstream), exchange);
                 }
             },
             None => call.await,
         };
-
         match result {
-            Ok(response) => {
-                inner
-                    .metrics
-                    .latency(&upstream, log.start.elapsed().as_secs_f64());
-                let (mut parts, body) = response.into_parts();
-                clean_response_headers(&mut parts.headers);
-                parts.extensions = Extensions::new();
-                parts.version = inbound_version;
-                if parts.status == StatusCode::FORBIDDEN {
-                    let error_type = parts
-                        .headers
-                        .get(LATTICE_ERROR_TYPE)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    log.forbidden = Some(Forbidden::new(error_type, slot, &inner.signer));
-                }
-                log.status = parts.status;
-                inner.metrics.response(&upstream, parts.status.as_u16());
-                Ok(Response::from_parts(
-                    parts,
-                    ResponseBody::upstream(body, log),
-                ))
-            }
-            Err(error) => {
-                let synthetic = Synthetic::from_upstream_error(&error, &upstream);
-                match synthetic.code {
-                    "upstream-connect-failed"
-                    | "upstream-tls-failed"
-                    | "upstream-connect-timeout" => inner.metrics.connect_error(&upstream),
-                    code
-                    @ ("unsignable-request" | "signing-failed" | "credentials-unavailable") => {
-                        inner.metrics.signing_failure(code)
-                    }
-                    _ => {}
-                }
-                tracing::warn!(%upstream, code = synthetic.code, error = %chain(&*error), "request failed");
-                Ok(self.synthetic(synthetic, log, grpc))
-            }
+            Ok(response) => self.respond(response, lease, slot, exchange),
+            Err(error) => self.failed(&error, &upstream, exchange),
         }
+    }
+
+    /// Relay the upstream's response, unless its framing is ambiguous.
+    fn respond(
+        &self,
+        response: Response<Incoming>,
+        lease: Lease,
+        slot: Option<SignedHeadSlot>,
+        mut exchange: Exchange,
+    ) -> Response<ResponseBody> {
+        let inner = &self.inner;
+        let upstream = exchange.log.upstream.clone();
+        inner
+            .metrics
+            .latency(&exchange.label, exchange.log.start.elapsed().as_secs_f64());
+        let (mut parts, body) = response.into_parts();
+        // hyper decodes such a body by Transfer-Encoding and keeps Content-Length, which
+        // would then describe a different body to the client (RFC 9112 §6.3: a sign of a
+        // broken upstream or of response smuggling).
+        if parts.headers.contains_key(TRANSFER_ENCODING)
+            && parts.headers.contains_key(CONTENT_LENGTH)
+        {
+            tracing::warn!(%upstream, "upstream response has both Content-Length and Transfer-Encoding; not forwarded");
+            return self.synthetic(Synthetic::upstream_invalid_response(&upstream), exchange);
+        }
+        clean_response_headers(&mut parts.headers);
+        parts.extensions = Extensions::new();
+        parts.version = exchange.inbound_version;
+        if parts.status == StatusCode::FORBIDDEN {
+            let error_type = parts
+                .headers
+                .get(LATTICE_ERROR_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            exchange.log.forbidden = Some(Forbidden::new(error_type, slot, &inner.signer));
+        }
+        exchange.log.status = parts.status;
+        inner
+            .metrics
+            .response(&exchange.label, parts.status.as_u16());
+        Response::from_parts(parts, ResponseBody::upstream(body, exchange.log, lease))
+    }
+
+    /// The response for a request that could not be signed or sent.
+    fn failed(
+        &self,
+        error: &BoxError,
+        upstream: &str,
+        exchange: Exchange,
+    ) -> Response<ResponseBody> {
+        let inner = &self.inner;
+        // A request body that failed to arrive fails the upstream call too; that is the
+        // client's doing (e.g. a malformed chunk size), not the upstream's.
+        if exchange.log.request_body.failed() {
+            tracing::debug!(%upstream, error = %chain(&**error), "request body failed while forwarding");
+            return self.synthetic(Synthetic::invalid_request_body(), exchange);
+        }
+        let synthetic = Synthetic::from_upstream_error(error, upstream);
+        match synthetic.code {
+            "upstream-connect-failed" | "upstream-tls-failed" | "upstream-connect-timeout" => {
+                inner.metrics.connect_error(&exchange.label)
+            }
+            code @ ("unsignable-request" | "signing-failed" | "credentials-unavailable") => {
+                inner.metrics.signing_failure(code)
+            }
+            _ => {}
+        }
+        tracing::warn!(%upstream, code = synthetic.code, error = %chain(&**error), "request failed");
+        self.synthetic(synthetic, exchange)
     }
 
     /// The response for an error at the proxy edge. A gRPC client gets it as gRPC status
     /// (see [`Synthetic::into_grpc_response`]); the log and metrics keep the HTTP status.
-    fn synthetic(
-        &self,
-        synthetic: Synthetic,
-        mut log: AccessLog,
-        grpc: bool,
-    ) -> Response<ResponseBody> {
+    fn synthetic(&self, synthetic: Synthetic, exchange: Exchange) -> Response<ResponseBody> {
         tracing::debug!(status = synthetic.status.as_u16(), code = synthetic.code, message = %synthetic.message, "synthetic response");
+        let Exchange {
+            mut log,
+            label,
+            grpc,
+            ..
+        } = exchange;
         self.inner.metrics.synthetic(synthetic.code);
         self.inner
             .metrics
-            .response(&log.upstream, synthetic.status.as_u16());
+            .response(&label, synthetic.status.as_u16());
         log.status = synthetic.status;
         log.error = Some(synthetic.code);
+        let close = synthetic.closes_connection();
         let response: Response<bytes::Bytes> = match grpc {
             true => synthetic.into_grpc_response(),
             false => synthetic.into_response(),
         };
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
+        if close {
+            parts.headers.insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
         Response::from_parts(parts, ResponseBody::synthetic(body, log))
     }
 }
@@ -245,20 +297,4 @@ fn is_grpc(headers: &http::HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
-}
-
-/// The host the client named, for the access log.
-fn requested_host(parts: &http::request::Parts) -> String {
-    parts
-        .uri
-        .authority()
-        .map(|a| a.to_string())
-        .or_else(|| {
-            parts
-                .headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "-".to_owned())
 }

@@ -25,12 +25,21 @@ use tower::util::MapRequest;
 
 use crate::body::{DIAGNOSIS_CAPTURE, RequestBody};
 use crate::config::{CredentialsConfig, SigningSettings};
-use crate::upstream::HttpClient;
+use crate::upstream::{Clients, HttpClient};
 
 /// The upstream client behind [`SigV4`]. The `MapRequest` step records the signed request
 /// head when a diagnosis may need it.
 pub type SignedClient =
     SigV4<MapRequest<HttpClient, fn(Request<RequestBody>) -> Request<RequestBody>>>;
+
+/// Both upstream clients of [`crate::upstream::Clients`], signed.
+#[derive(Clone, Debug)]
+pub struct SignedClients {
+    /// HTTPS with ALPN, or HTTP/1.1.
+    pub negotiated: SignedClient,
+    /// Plain-HTTP upstreams for HTTP/2 clients (gRPC).
+    pub h2c: SignedClient,
+}
 
 /// Failed credential refreshes are retried this soon, doubling up to the maximum.
 const CREDENTIALS_BACKOFF: (Duration, Duration) =
@@ -97,8 +106,16 @@ pub fn signer(settings: &SigningSettings, credentials: CredentialsCache) -> Sign
     Signer::new(settings.config.clone(), credentials)
 }
 
+/// `SigV4Layer` around both clients.
+pub fn sign_clients(signer: &Signer, clients: Clients) -> SignedClients {
+    SignedClients {
+        negotiated: stack(signer, clients.negotiated),
+        h2c: stack(signer, clients.h2c),
+    }
+}
+
 /// `SigV4Layer` around the client.
-pub fn stack(signer: &Signer, client: HttpClient) -> SignedClient {
+fn stack(signer: &Signer, client: HttpClient) -> SignedClient {
     let record: fn(Request<RequestBody>) -> Request<RequestBody> = record_signed_head;
     ServiceBuilder::new()
         .layer(SigV4Layer::new(signer.clone()))

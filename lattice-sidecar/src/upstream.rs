@@ -24,6 +24,7 @@ use tower_service::Service;
 use crate::body::RequestBody;
 use crate::config::{ResolveEntry, Route, Target, UpstreamConfig, without_default_port};
 use crate::errors::{BoxError, Synthetic, TcpConnectError};
+use crate::pool::STREAMS_PER_CONNECTION;
 
 /// The pooled client: HTTPS with ALPN (h2, else HTTP/1.1), or plain HTTP/1.1.
 pub type HttpClient = Client<TimedConnector, RequestBody>;
@@ -34,6 +35,14 @@ pub type HttpClient = Client<TimedConnector, RequestBody>;
 pub struct Clients {
     pub negotiated: HttpClient,
     pub h2c: HttpClient,
+}
+
+/// Makes [`Clients`], each pair with pools of its own, over one connector (so the TLS roots
+/// are loaded once per worker).
+#[derive(Clone, Debug)]
+pub struct ClientFactory {
+    connector: TimedConnector,
+    idle_timeout: Duration,
 }
 
 /// An `HttpConnector` that honours `--resolve` entries before DNS.
@@ -52,9 +61,21 @@ pub struct TimedConnector {
     timeout: Duration,
 }
 
-// === impl Clients ===
+/// Response bytes one upstream HTTP/2 stream may have in flight to the sidecar. A client
+/// that reads slowly holds this much of its stream, and no more: 256 KiB keeps a stream
+/// near 2 Gbit/s at 1 ms of round trip, and 100 parked streams under 26 MiB. (hyper's
+/// default is 2 MiB, Envoy suggests 64 KiB to 1 MiB at the edge.)
+const UPSTREAM_STREAM_WINDOW: u32 = 256 * 1024;
+/// Room for every stream's window at once. Unread bytes count against the connection's
+/// window too, so with hyper's defaults (2 MiB per stream, 5 MiB per connection) three
+/// slow readers used it up and every other response on the connection stalled. With
+/// [`STREAMS_PER_CONNECTION`] streams at most per connection (see `pool`), slow readers
+/// can never hold all of it: a stream whose reader is slow holds back only itself.
+const UPSTREAM_CONNECTION_WINDOW: u32 = STREAMS_PER_CONNECTION as u32 * UPSTREAM_STREAM_WINDOW;
 
-impl Clients {
+// === impl ClientFactory ===
+
+impl ClientFactory {
     pub fn new(config: &UpstreamConfig) -> Result<Self, BoxError> {
         let tls = tls_config(&config.extra_roots)?;
         let mut http = HttpConnector::new();
@@ -67,30 +88,39 @@ impl Clients {
             http,
             overrides: config.resolve.clone().into(),
         };
-        let https = TimedConnector {
-            inner: HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http()
-                .enable_http1()
-                .enable_http2()
-                .wrap_connector(connector),
-            timeout: config.connect_timeout,
-        };
+        Ok(Self {
+            connector: TimedConnector {
+                inner: HttpsConnectorBuilder::new()
+                    .with_tls_config(tls)
+                    .https_or_http()
+                    .enable_http1()
+                    .enable_http2()
+                    .wrap_connector(connector),
+                timeout: config.connect_timeout,
+            },
+            idle_timeout: config.idle_timeout,
+        })
+    }
+
+    /// A new pair of clients, with empty pools.
+    pub fn clients(&self) -> Clients {
         let build = |h2_only: bool| {
             let mut builder = Client::builder(TokioExecutor::new());
             builder
-                .pool_idle_timeout(config.idle_timeout)
+                .pool_idle_timeout(self.idle_timeout)
                 .pool_timer(TokioTimer::new())
                 .timer(TokioTimer::new())
                 .http2_only(h2_only)
+                .http2_initial_stream_window_size(UPSTREAM_STREAM_WINDOW)
+                .http2_initial_connection_window_size(UPSTREAM_CONNECTION_WINDOW)
                 // The Host header is set from the URI, which names the upstream.
                 .set_host(true);
-            builder.build(https.clone())
+            builder.build(self.connector.clone())
         };
-        Ok(Self {
+        Clients {
             negotiated: build(false),
             h2c: build(true),
-        })
+        }
     }
 }
 
@@ -269,6 +299,9 @@ pub fn route_request(
     if method == Method::CONNECT {
         return Err(Synthetic::connect_not_supported());
     }
+    if let Some(protocols) = unsupported_upgrade(headers) {
+        return Err(Synthetic::upgrade_not_supported(&protocols));
+    }
     if uri.path() == "*" {
         return Err(Synthetic::bad_request(
             "invalid-request",
@@ -312,6 +345,24 @@ pub fn route_request(
             let authority = without_default_port(&scheme, &authority);
             Ok(Target { scheme, authority })
         }
+    }
+}
+
+/// The protocols an `Upgrade` header asks for, unless it asks for nothing or only `h2c`.
+/// The sidecar never switches protocols: Lattice has no WebSockets, and a tunnel could
+/// not be signed. `Upgrade: h2c` (what `curl --http2` sends for http:// URLs) is ignored
+/// and the request served as HTTP/1.1, which RFC 9110 §7.8 allows and clients expect.
+fn unsupported_upgrade(headers: &HeaderMap) -> Option<String> {
+    let protocols: Vec<&str> = headers
+        .get_all(UPGRADE)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    match protocols.iter().all(|p| p.eq_ignore_ascii_case("h2c")) {
+        true => None,
+        false => Some(protocols.join(", ")),
     }
 }
 

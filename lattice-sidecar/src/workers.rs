@@ -18,15 +18,14 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::RunError;
 use crate::body::ResponseBody;
-use crate::listener::{self, Connection};
+use crate::limits::ConnectionPermit;
+use crate::listener::{self, Connection, ServeSettings};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 
@@ -40,7 +39,7 @@ pub(crate) struct ListenerService {
 /// What every worker shares.
 #[derive(Clone)]
 pub(crate) struct Shared {
-    pub(crate) builder: auto::Builder<TokioExecutor>,
+    pub(crate) settings: ServeSettings,
     pub(crate) metrics: Metrics,
     /// Set once shutdown starts: HTTP/1 responses then carry `Connection: close`.
     pub(crate) draining: Arc<AtomicBool>,
@@ -53,6 +52,7 @@ struct Handoff {
     listener: usize,
     stream: std::net::TcpStream,
     peer: SocketAddr,
+    permit: ConnectionPermit,
 }
 
 /// The running worker threads.
@@ -101,7 +101,13 @@ impl Workers {
     }
 
     /// Hand an accepted connection of listener `listener` to the next worker.
-    pub(crate) fn dispatch(&self, listener: usize, stream: TcpStream, peer: SocketAddr) {
+    pub(crate) fn dispatch(
+        &self,
+        listener: usize,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permit: ConnectionPermit,
+    ) {
         // Leaves this runtime's reactor; the worker registers it with its own.
         let stream = match stream.into_std() {
             Ok(stream) => stream,
@@ -114,6 +120,7 @@ impl Workers {
             listener,
             stream,
             peer,
+            permit,
         };
         for _ in 0..self.queues.len() {
             let index = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
@@ -158,10 +165,12 @@ async fn serve(
             stream,
             peer: handoff.peer,
             label: service.label.clone(),
+            permit: handoff.permit,
+            spare: None,
         };
         listener::serve_connection(
             connection,
-            &shared.builder,
+            &shared.settings,
             Some(&graceful),
             &shared.metrics,
             handler,

@@ -95,6 +95,9 @@ pub enum Fault {
     },
     /// Read the request, then never answer while the peer stays.
     NoResponse,
+    /// Answer `200 OK` with both `content-length` and `transfer-encoding: chunked` (a
+    /// chunked [`OK_BODY`]): the framing RFC 9112 §6.3 says a recipient must not trust.
+    AmbiguousResponseFraming,
     /// Read the request, wait `delay`, then answer like [`Fault::Healthy`].
     SlowHeaders {
         /// How long to wait before the response headers.
@@ -201,6 +204,7 @@ impl Fault {
             Fault::Healthy
                 | Fault::ResetMidRequestBody { .. }
                 | Fault::ResetMidResponseBody { .. }
+                | Fault::AmbiguousResponseFraming
                 | Fault::NoResponse
                 | Fault::SlowHeaders { .. }
         )
@@ -484,6 +488,7 @@ async fn serve(mut tcp: TcpStream, state: &State) -> Result<(), BoxError> {
         Fault::Healthy
         | Fault::ResetMidRequestBody { .. }
         | Fault::ResetMidResponseBody { .. }
+        | Fault::AmbiguousResponseFraming
         | Fault::NoResponse
         | Fault::SlowHeaders { .. } => {
             let acceptor = state.tls.as_ref().ok_or("no TLS config")?;
@@ -537,6 +542,19 @@ async fn serve_http(
             }
             reset(tls.into_inner().0, state);
             Ok(())
+        }
+        Fault::AmbiguousResponseFraming => {
+            let mut out = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\
+                 transfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n",
+                OK_BODY.len()
+            )
+            .into_bytes();
+            out.extend_from_slice(OK_BODY);
+            out.extend_from_slice(b"\r\n0\r\n\r\n");
+            bounded(tls.write_all(&out)).await?;
+            bounded(tls.flush()).await?;
+            close_gracefully(tls.into_inner().0).await
         }
         Fault::NoResponse => {
             hold(&mut tls).await;

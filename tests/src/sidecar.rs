@@ -50,6 +50,7 @@ pub struct SidecarBuilder {
     emulator: Option<EmulatorTarget>,
     credentials: bool,
     wait_ready: bool,
+    open_file_limit: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -138,6 +139,13 @@ impl SidecarBuilder {
         self
     }
 
+    /// Run the sidecar with this open-file limit, soft and hard (through `prlimit`, from
+    /// util-linux), as a host with a low `ulimit -n` would.
+    pub fn open_file_limit(mut self, limit: u64) -> Self {
+        self.open_file_limit = Some(limit);
+        self
+    }
+
     /// Start the binary and wait until it is ready.
     pub fn spawn(self) -> Result<Sidecar, BoxError> {
         let binary = sidecar_binary()?;
@@ -179,7 +187,18 @@ impl SidecarBuilder {
         File::create(&aws_credentials)?;
         let log_path = dir.path().join("sidecar.log");
         let log = File::create(&log_path)?;
-        let mut command = Command::new(&binary);
+        // prlimit sets the limit, then executes the sidecar in its own process.
+        let mut command = match self.open_file_limit {
+            Some(limit) => {
+                let mut command = Command::new("prlimit");
+                command
+                    .arg(format!("--nofile={limit}:{limit}"))
+                    .arg("--")
+                    .arg(&binary);
+                command
+            }
+            None => Command::new(&binary),
+        };
         command
             .args(&args)
             .env_clear()
@@ -230,6 +249,7 @@ impl Sidecar {
             emulator: None,
             credentials: true,
             wait_ready: true,
+            open_file_limit: None,
         }
     }
 
@@ -326,6 +346,11 @@ impl Sidecar {
             .nth(1)
             .ok_or("malformed /proc status line")?;
         Ok(kib.parse()?)
+    }
+
+    /// How many file descriptors the process has open.
+    pub fn open_fds(&self) -> Result<usize, BoxError> {
+        Ok(std::fs::read_dir(format!("/proc/{}/fd", self.pid()))?.count())
     }
 
     /// Send SIGTERM.

@@ -356,3 +356,152 @@ async fn h2c_authority_and_host_must_agree() -> Result<(), BoxError> {
     assert_eq!(emulator.requests().len(), 2);
     Ok(())
 }
+
+// Reproduction (before): after an `Upgrade` or `CONNECT` request, the framing guard stopped
+// watching the connection, and a following request with both Content-Length and
+// Transfer-Encoding was signed and forwarded (200). `Upgrade: websocket` was silently served
+// as a plain request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_framing_guard_holds_after_upgrade_and_connect() -> Result<(), BoxError> {
+    let emulator = Emulator::builder().start().await?;
+    let sidecar = Sidecar::builder().emulator(&emulator).spawn()?;
+    let o = ORDERS_HOST;
+    let ambiguous = format!(
+        "POST /echo HTTP/1.1\r\nHost: {o}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    );
+
+    // `Upgrade: h2c` is ignored (the request is served as HTTP/1.1, as curl --http2
+    // expects); the guard still sees the next request.
+    let h2c = format!(
+        "GET /echo HTTP/1.1\r\nHost: {o}\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\
+         Connection: Upgrade, HTTP2-Settings\r\n\r\n"
+    );
+    let (first, second) = two_responses(&sidecar, format!("{h2c}{ambiguous}").as_bytes())?;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_refused(ambiguous.as_bytes(), &second, 400, "ambiguous-framing");
+    let seen = emulator.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+
+    // Any other upgrade, and CONNECT, are refused, and the connection is closed: what the
+    // client sends next is not a request the sidecar should read.
+    emulator.clear_requests();
+    for (raw, status, code) in [
+        (
+            format!(
+                "GET /ws HTTP/1.1\r\nHost: {o}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ),
+            501,
+            "upgrade-not-supported",
+        ),
+        (
+            format!("CONNECT {o}:443 HTTP/1.1\r\nHost: {o}:443\r\n\r\n"),
+            405,
+            "connect-not-supported",
+        ),
+    ] {
+        let stream = format!("{raw}{ambiguous}");
+        let response = request_then_closed(&sidecar, stream.as_bytes())?;
+        assert_refused(raw.as_bytes(), &response, status, code);
+        assert_eq!(response.header("connection"), Some("close"));
+    }
+    assert_nothing_sent(&emulator);
+    sidecar.assert_still_serving(ORDERS_HOST)
+}
+
+// Reproduction (before): a chunk size of `-1` in a request body was reported as 502
+// `upstream-error`, blaming the upstream for the client's malformed body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_request_body_is_the_clients_error() -> Result<(), BoxError> {
+    let emulator = Emulator::builder().start().await?;
+    let sidecar = Sidecar::builder().emulator(&emulator).spawn()?;
+    let o = ORDERS_HOST;
+    // Bad chunk sizes, and a body cut short (the client half-closes mid-chunk).
+    for (body, cut_short) in [
+        ("3\r\nabc\r\n-1\r\nabc\r\n0\r\n\r\n", false),
+        ("3\r\nabc\r\nzz\r\nabc\r\n0\r\n\r\n", false),
+        ("3\r\nabc\r\n5\r\nab", true),
+    ] {
+        let raw =
+            format!("POST /echo HTTP/1.1\r\nHost: {o}\r\nTransfer-Encoding: chunked\r\n\r\n{body}");
+        let mut stream = TcpStream::connect_timeout(&sidecar.addr(), IO_TIMEOUT)?;
+        stream.set_read_timeout(Some(IO_TIMEOUT))?;
+        std::io::Write::write_all(&mut stream, raw.as_bytes())?;
+        if cut_short {
+            stream.shutdown(std::net::Shutdown::Write)?;
+        }
+        let response = read_response(&mut stream)?;
+        assert_refused(raw.as_bytes(), &response, 400, "invalid-request-body");
+    }
+    let logs = sidecar.wait_for_log("invalid-request-body")?;
+    assert!(!logs.contains("upstream-error"), "{logs}");
+    sidecar.assert_still_serving(ORDERS_HOST)
+}
+
+// Reproduction (before): two `Transfer-Encoding: chunked` header lines were accepted,
+// while `chunked, chunked` in one line was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_encoding_is_judged_over_all_its_lines() -> Result<(), BoxError> {
+    let emulator = Emulator::builder().start().await?;
+    let sidecar = Sidecar::builder().emulator(&emulator).spawn()?;
+    let o = ORDERS_HOST;
+    for codings in [
+        "Transfer-Encoding: chunked, chunked\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+    ] {
+        let raw = format!(
+            "POST /echo HTTP/1.1\r\nHost: {o}\r\n{codings}Connection: close\r\n\r\n0\r\n\r\n"
+        );
+        let response = http1(sidecar.addr(), raw.as_bytes())?;
+        assert_refused(raw.as_bytes(), &response, 400, "invalid-request");
+    }
+    assert_nothing_sent(&emulator);
+    sidecar.assert_still_serving(ORDERS_HOST)
+}
+
+/// An h2c request with `count` small headers: its status and `x-lattice-sidecar-error`.
+async fn h2c_with_headers(
+    sidecar: &Sidecar,
+    count: usize,
+) -> Result<(u16, Option<String>), BoxError> {
+    let stream = tokio::net::TcpStream::connect(sidecar.addr()).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(connection);
+    let mut request = http::Request::builder().uri(format!("http://{ORDERS_HOST}/echo"));
+    for i in 0..count {
+        request = request.header(format!("x-h{i}"), "v");
+    }
+    let response = tokio::time::timeout(
+        IO_TIMEOUT,
+        sender.send_request(request.body(Empty::<Bytes>::new())?),
+    )
+    .await??;
+    let status = response.status().as_u16();
+    let code = response
+        .headers()
+        .get(ERROR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    tokio::time::timeout(IO_TIMEOUT, response.into_body().collect()).await??;
+    drop(sender);
+    let _ = tokio::time::timeout(Duration::from_secs(5), driver).await;
+    Ok((status, code))
+}
+
+// Reproduction (before): an h2c request with 1,200 headers was forwarded to the upstream,
+// where an HTTP/1.1 client gets 431 from 101 on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_requests_have_the_http1_header_count_limit() -> Result<(), BoxError> {
+    let emulator = Emulator::builder().start().await?;
+    let sidecar = Sidecar::builder().emulator(&emulator).spawn()?;
+    for count in [101, 1_200] {
+        assert_eq!(
+            h2c_with_headers(&sidecar, count).await?,
+            (431, Some("too-many-headers".to_owned())),
+            "{count} headers"
+        );
+    }
+    assert_nothing_sent(&emulator);
+    assert_eq!(h2c_with_headers(&sidecar, 90).await?, (200, None));
+    Ok(())
+}

@@ -559,7 +559,7 @@ const SETTLE_BOUND: Duration = Duration::from_secs(15);
 
 /// One slot per 1/40 of the traffic, so every fault recurs every 40 requests and the
 /// slow ones (which wait out the request timeout) stay a small share.
-const MIX: [Fault; 38] = [
+const MIX: [Fault; 39] = [
     Fault::TlsGarbage,
     Fault::TlsGarbage,
     Fault::TlsGarbage,
@@ -606,6 +606,7 @@ const MIX: [Fault; 38] = [
         delay: Duration::from_secs(5),
     },
     Fault::TlsStall,
+    Fault::AmbiguousResponseFraming,
     Fault::Healthy,
     Fault::Healthy,
     Fault::Healthy,
@@ -652,6 +653,7 @@ fn expected(target: Option<Fault>, outcome: &Outcome) -> bool {
         Some(Fault::NoResponse | Fault::SlowHeaders { .. } | Fault::TlsStall) => {
             synthetic(504, "upstream-timeout")
         }
+        Some(Fault::AmbiguousResponseFraming) => synthetic(502, "upstream-invalid-response"),
     }
 }
 
@@ -926,5 +928,42 @@ async fn ten_thousand_faults_leave_descriptors_and_memory_at_baseline() -> Resul
         .ok_or("no healthy server")?;
     let response = sidecar.get(healthy.host(), "/x")?;
     assert_eq!(response.status, 200, "{}", response.text());
+    Ok(())
+}
+
+// Reproduction (before): an upstream response with both Content-Length and
+// Transfer-Encoding gave the client an empty reply, while the access log said
+// `status=200 complete=true`.
+#[test]
+fn a_response_with_ambiguous_framing_is_a_502_and_logged_as_one() -> Result<(), BoxError> {
+    let ca = FaultCa::generate()?;
+    let server = FaultServer::start(
+        Fault::AmbiguousResponseFraming,
+        &ca,
+        &fault_host("ambiguous-response"),
+    )?;
+    let (sidecar, _dir) = sidecar_for(&ca, &[&server], &[], REQUEST_TIMEOUT)?;
+    let response = sidecar.get(server.host(), "/x")?;
+    assert_error(
+        &response,
+        502,
+        "upstream-invalid-response",
+        "Content-Length with Transfer-Encoding",
+    );
+    assert!(
+        response
+            .text()
+            .contains("Content-Length and Transfer-Encoding"),
+        "{}",
+        response.text()
+    );
+    assert_eq!(server.requests(), 1);
+    let logs = sidecar.wait_for_log("error=\"upstream-invalid-response\"")?;
+    let line = logs
+        .lines()
+        .find(|l| l.contains("error=\"upstream-invalid-response\""))
+        .unwrap_or_default();
+    assert!(line.contains("status=502"), "{line}");
+    assert!(!logs.contains("status=200"), "{logs}");
     Ok(())
 }

@@ -268,3 +268,24 @@ fn response_hygiene() {
     names.sort_unstable();
     assert_eq!(names, ["content-type", "x-amzn-errortype"]);
 }
+
+#[test]
+fn upgrades_are_refused_except_h2c_which_is_ignored() {
+    let r = Route::FromRequest;
+    for upgrade in ["websocket", "h2c, websocket", "WebSocket", "TLS/1.2"] {
+        let pairs = [("host", ORDERS), ("upgrade", upgrade)];
+        assert_eq!(
+            route(&r, Method::GET, "/", &pairs),
+            Err((StatusCode::NOT_IMPLEMENTED, "upgrade-not-supported")),
+            "{upgrade:?}"
+        );
+    }
+    for upgrade in ["h2c", "H2C", ""] {
+        let pairs = [("host", ORDERS), ("upgrade", upgrade)];
+        assert_eq!(
+            route(&r, Method::GET, "/", &pairs),
+            Ok(format!("https://{ORDERS}")),
+            "{upgrade:?}"
+        );
+    }
+}
