@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderValue};
 use lattice_client::{Credentials, SigningConfig};
 use lattice_tests::cases::{RequestCase, edge_cases, random_cases};
-use lattice_tests::verifier::{
+use lattice_emulator::verifier::{
     Algorithm, KeyLookup, Rejection, RequestView, Secret, Verified, VerifyOptions, verify,
 };
 

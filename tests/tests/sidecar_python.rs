@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use lattice_tests::emulator::{DEFAULT_PRINCIPAL, Emulator, ORDERS_HOST};
+use lattice_emulator::{DEFAULT_PRINCIPAL, Emulator, ORDERS_HOST};
 use lattice_tests::sidecar::{BoxError, Sidecar, run_with_timeout};
 use serde_json::Value;
 
@@ -125,7 +125,7 @@ async fn grpcio_over_h2c_on_a_fixed_route() -> Result<(), BoxError> {
     assert!(
         records.iter().all(|r| matches!(
             &r.verdict,
-            lattice_tests::emulator::Verdict::Forwarded {
+            lattice_emulator::Verdict::Forwarded {
                 access_key_id: Some(_)
             }
         )),

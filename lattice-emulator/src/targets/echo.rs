@@ -5,7 +5,7 @@ use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
 
 use super::{ResponseBody, digest_body, is_secret_header, json, text};
-use crate::emulator::app::{Caller, IDENTITY_HEADER};
+use crate::app::{Caller, IDENTITY_HEADER};
 
 pub(super) async fn echo(request: Request<Incoming>) -> Response<ResponseBody> {
     let (parts, body) = request.into_parts();

@@ -4,8 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::Parser;
-use lattice_tests::cli::{loopback_addr, wait_for_signal};
-use lattice_tests::emulator::{
+use lattice_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_PRINCIPAL, DEFAULT_SECRET_ACCESS_KEY, Emulator, KeyStore,
     ORDERS_HOST, ORDERS_REGION, SIGNING_NAME, Secret,
 };
@@ -172,6 +171,29 @@ fn print_banner(emulator: &Emulator, ca_path: Option<&std::path::Path>, custom_i
             ip = https.ip(),
         ),
         None => println!("  (start with --write-ca ca.pem, then pass --cacert ca.pem to curl)"),
+    }
+}
+
+/// Wait for Ctrl-C or SIGTERM.
+async fn wait_for_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+/// A clap value parser for listen addresses: loopback only.
+fn loopback_addr(value: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = value
+        .parse()
+        .map_err(|error| format!("{error} (expected IP:PORT, e.g. 127.0.0.1:8443)"))?;
+    if addr.ip().is_loopback() {
+        Ok(addr)
+    } else {
+        Err(format!(
+            "{addr} is not a loopback address; this server only listens on 127.0.0.0/8 or [::1]"
+        ))
     }
 }
 

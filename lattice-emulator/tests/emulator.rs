@@ -3,12 +3,10 @@
 use std::time::Duration;
 
 use http::{StatusCode, Version};
-use lattice_tests::{
-    emulator::{
-        AuthType, Emulator, INVENTORY_HOST, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST, Service, Verdict,
-        pattern_byte,
-    },
-    greeter_proto::{HelloRequest, greeter_client::GreeterClient},
+use lattice_emulator::{
+    AuthType, Emulator, INVENTORY_HOST, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST, Service, Verdict,
+    greeter::{HelloRequest, greeter_client::GreeterClient},
+    pattern_byte,
 };
 use rustls::pki_types::{CertificateDer, pem::PemObject};
 use serde_json::Value;

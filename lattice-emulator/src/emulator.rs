@@ -16,7 +16,7 @@
 //! | anything else | JSON echo of method, `:authority`, raw path/query, version, headers (secrets shown as `<present>`), body length/hash, identity and `verified` |
 //!
 //! ```no_run
-//! use lattice_tests::emulator::{Emulator, ORDERS_HOST};
+//! use lattice_emulator::{Emulator, ORDERS_HOST};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let emulator = Emulator::builder().start().await?;
@@ -41,23 +41,7 @@ use rustls::{ClientConfig, pki_types::CertificateDer};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tokio_rustls::TlsAcceptor;
 
-mod app;
-mod error;
-mod keys;
-mod log;
-mod server;
-mod services;
-mod targets;
-mod tls;
-
-pub use error::Error;
-pub use keys::{KeyStore, test_identity};
-pub use log::{RequestRecord, Verdict};
-pub use services::{AuthType, Service};
-pub use targets::download::pattern_byte;
-pub use tls::Certificates;
-
-pub use crate::verifier::Secret;
+use crate::{AuthType, Error, KeyStore, RequestRecord, Service, app, log, server, targets, tls};
 
 /// The SigV4 signing name of VPC Lattice services.
 pub const SIGNING_NAME: &str = "vpc-lattice-svcs";
