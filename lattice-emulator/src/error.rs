@@ -2,7 +2,7 @@
 
 use std::{fmt, io, net::SocketAddr};
 
-/// Why [`EmulatorBuilder::start`](super::EmulatorBuilder::start) failed.
+/// Why [`EmulatorBuilder::start`](crate::EmulatorBuilder::start) failed.
 #[derive(Debug)]
 pub struct Error {
     kind: Kind,

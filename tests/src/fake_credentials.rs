@@ -45,8 +45,8 @@ use hyper_util::rt::TokioIo;
 use sha2::{Digest, Sha256};
 use tokio::{net::TcpListener, task::JoinHandle, task::JoinSet};
 
-use lattice_emulator::{ACCOUNT_ID, KeyStore};
 use lattice_emulator::verifier::Secret;
+use lattice_emulator::{ACCOUNT_ID, KeyStore};
 
 /// The path the ECS fake serves credentials on.
 pub const ECS_PATH: &str = "/creds";

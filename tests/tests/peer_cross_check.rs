@@ -342,12 +342,7 @@ async fn botocore_with_wrong_secret_is_invalid_signature() {
         .emulator
         .requests()
         .into_iter()
-        .filter(|r| {
-            matches!(
-                r.verdict,
-                lattice_emulator::Verdict::Forwarded { .. }
-            )
-        })
+        .filter(|r| matches!(r.verdict, lattice_emulator::Verdict::Forwarded { .. }))
         .count();
     assert_eq!(forwarded, 0);
 }

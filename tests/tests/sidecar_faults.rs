@@ -5,9 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use lattice_emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator, ORDERS_HOST,
-};
+use lattice_emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator, ORDERS_HOST};
 use lattice_tests::sidecar::{BoxError, RawResponse, Sidecar, free_port};
 
 const ERROR_HEADER: &str = "x-lattice-sidecar-error";
