@@ -27,6 +27,7 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 pub struct EmulatorBuilder {
     https_addr: SocketAddr,
     http_addr: SocketAddr,
+    allow_non_loopback: bool,
     services: Vec<Service>,
     keys: Option<KeyStore>,
     clock: Clock,
@@ -51,15 +52,26 @@ pub struct Emulator {
 // === impl EmulatorBuilder ===
 
 impl EmulatorBuilder {
-    /// Listens for TLS on this address instead of `127.0.0.1:0`; must be loopback.
+    /// Listens for TLS on this address instead of `127.0.0.1:0`; must be loopback unless
+    /// [`Self::allow_non_loopback`].
     pub fn https_addr(mut self, addr: SocketAddr) -> Self {
         self.https_addr = addr;
         self
     }
 
-    /// Listens for plain HTTP on this address instead of `127.0.0.1:0`; must be loopback.
+    /// Listens for plain HTTP on this address instead of `127.0.0.1:0`; must be loopback
+    /// unless [`Self::allow_non_loopback`].
     pub fn http_addr(mut self, addr: SocketAddr) -> Self {
         self.http_addr = addr;
+        self
+    }
+
+    /// Whether the listen addresses may be other than loopback (default `false`), e.g.
+    /// `0.0.0.0` in a container. Anyone who can reach such a listener can call the
+    /// emulator with the keys it accepts, and the built-in test identity's secret is
+    /// public; [`Self::start`] logs a warning for each such address.
+    pub fn allow_non_loopback(mut self, allow: bool) -> Self {
+        self.allow_non_loopback = allow;
         self
     }
 
@@ -103,13 +115,22 @@ impl EmulatorBuilder {
 
     /// Binds both listeners, generates the certificates and starts serving.
     ///
-    /// Fails if an address is not loopback, cannot be bound, or TLS setup fails.
-    /// Must be called inside a Tokio runtime.
+    /// Fails if an address is not loopback (unless [`Self::allow_non_loopback`]), cannot
+    /// be bound, or TLS setup fails. Must be called inside a Tokio runtime.
     pub async fn start(self) -> Result<Emulator, Error> {
         for addr in [self.https_addr, self.http_addr] {
-            if !addr.ip().is_loopback() {
+            if addr.ip().is_loopback() {
+                continue;
+            }
+            if !self.allow_non_loopback {
                 return Err(Error::non_loopback(addr));
             }
+            tracing::warn!(
+                %addr,
+                "listening on a non-loopback address (--allow-non-loopback): anyone who can \
+                 reach it can call the emulator with the keys it accepts, and the built-in \
+                 test identity's secret is public"
+            );
         }
         let hosts: Vec<String> = self.services.iter().map(|s| s.host().to_owned()).collect();
         let certificates = tls::Certificates::generate(&hosts)?;
@@ -162,6 +183,7 @@ impl Default for EmulatorBuilder {
         Self {
             https_addr: any_loopback_port,
             http_addr: any_loopback_port,
+            allow_non_loopback: false,
             services: default_services(),
             keys: None,
             clock: Arc::new(SystemTime::now),
@@ -176,6 +198,7 @@ impl fmt::Debug for EmulatorBuilder {
         f.debug_struct("EmulatorBuilder")
             .field("https_addr", &self.https_addr)
             .field("http_addr", &self.http_addr)
+            .field("allow_non_loopback", &self.allow_non_loopback)
             .field("services", &self.services)
             .field("keys", &self.keys)
             .field("max_skew", &self.max_skew)
@@ -192,12 +215,12 @@ impl Emulator {
         EmulatorBuilder::default()
     }
 
-    /// The bound TLS address (always loopback).
+    /// The bound TLS address.
     pub fn https_addr(&self) -> SocketAddr {
         self.https_addr
     }
 
-    /// The bound plain-HTTP address (always loopback).
+    /// The bound plain-HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
     }

@@ -1,7 +1,12 @@
-//! `lattice-emulator`: run the local VPC Lattice emulator by hand, e.g. to try the
-//! sidecar or curl against it.
+//! `lattice-emulator`: run the local VPC Lattice emulator by hand or in a container, e.g.
+//! to try the sidecar or curl against it. Exits 64 for a bad command line.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{
+    io::IsTerminal,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use clap::Parser;
 use lattice_emulator::{
@@ -12,22 +17,47 @@ use tracing_subscriber::EnvFilter;
 
 /// BSD `EX_USAGE`: the command line was wrong.
 const EX_USAGE: u8 = 64;
+/// BSD `EX_SOFTWARE`: the emulator could not start or serve.
 const EX_SOFTWARE: u8 = 70;
 
 /// A local Amazon VPC Lattice emulator: verifies SigV4/SigV4A and echoes requests.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Exit codes: 0 after SIGINT/SIGTERM, 64 for an invalid command line, \
+        70 if the emulator cannot start."
+)]
 struct Args {
-    /// TLS listener (ALPN h2 and http/1.1); loopback only.
-    #[arg(long, default_value = "127.0.0.1:8443", value_parser = loopback_addr)]
+    /// TLS listener (ALPN h2 and http/1.1); loopback unless --allow-non-loopback.
+    #[arg(
+        long,
+        env = "LATTICE_EMULATOR_HTTPS_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8443",
+        value_parser = parse_listen_addr
+    )]
     https_listen: SocketAddr,
 
-    /// Plain HTTP listener (HTTP/1.1 and h2c prior knowledge); loopback only.
-    #[arg(long, default_value = "127.0.0.1:8080", value_parser = loopback_addr)]
+    /// Plain HTTP listener (HTTP/1.1 and h2c prior knowledge); loopback unless
+    /// --allow-non-loopback.
+    #[arg(
+        long,
+        env = "LATTICE_EMULATOR_HTTP_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        value_parser = parse_listen_addr
+    )]
     http_listen: SocketAddr,
 
+    /// Allow listen addresses other than loopback, e.g. 0.0.0.0 in a container. Anyone
+    /// who can reach the emulator can then call it with the keys it accepts, and the
+    /// built-in test identity's secret is public.
+    #[arg(long, env = "LATTICE_EMULATOR_ALLOW_NON_LOOPBACK")]
+    allow_non_loopback: bool,
+
     /// Write the run-time CA certificate (PEM) here, for `curl --cacert`.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "LATTICE_EMULATOR_WRITE_CA", value_name = "PATH")]
     write_ca: Option<PathBuf>,
 
     /// Access key id to accept [default: the built-in test identity].
@@ -70,9 +100,17 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Err(problems) = args.check() {
+        for problem in problems {
+            eprintln!("lattice-emulator: {problem}");
+        }
+        return ExitCode::from(EX_USAGE);
+    }
     // Logs go to stderr so stdout carries only the banner.
+    // Colours only on a terminal: container logs keep plain text.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -117,6 +155,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     let emulator = Emulator::builder()
         .https_addr(args.https_listen)
         .http_addr(args.http_listen)
+        .allow_non_loopback(args.allow_non_loopback)
         .key_store(keys)
         .start()
         .await?;
@@ -132,7 +171,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     Ok(())
 }
 
-fn print_banner(emulator: &Emulator, ca_path: Option<&std::path::Path>, custom_identity: bool) {
+fn print_banner(emulator: &Emulator, ca_path: Option<&Path>, custom_identity: bool) {
     let https = emulator.https_addr();
     let http = emulator.http_addr();
     println!("Lattice emulator listening on https://{https} and http://{http}");
@@ -168,7 +207,7 @@ fn print_banner(emulator: &Emulator, ca_path: Option<&std::path::Path>, custom_i
             "  curl {sign} --cacert {} --resolve {ORDERS_HOST}:{port}:{ip} https://{ORDERS_HOST}:{port}/hello",
             path.display(),
             port = https.port(),
-            ip = https.ip(),
+            ip = reachable_ip(https),
         ),
         None => println!("  (start with --write-ca ca.pem, then pass --cacert ca.pem to curl)"),
     }
@@ -183,17 +222,50 @@ async fn wait_for_signal() -> std::io::Result<()> {
     }
 }
 
-/// A clap value parser for listen addresses: loopback only.
-fn loopback_addr(value: &str) -> Result<SocketAddr, String> {
-    let addr: SocketAddr = value
+/// A clap value parser for listen addresses, with an example in the error.
+fn parse_listen_addr(value: &str) -> Result<SocketAddr, String> {
+    value
         .parse()
-        .map_err(|error| format!("{error} (expected IP:PORT, e.g. 127.0.0.1:8443)"))?;
-    if addr.ip().is_loopback() {
-        Ok(addr)
-    } else {
-        Err(format!(
-            "{addr} is not a loopback address; this server only listens on 127.0.0.0/8 or [::1]"
-        ))
+        .map_err(|error| format!("{error} (expected IP:PORT, e.g. 127.0.0.1:8443)"))
+}
+
+/// Where a local client reaches a listener: loopback for a wildcard address.
+fn reachable_ip(addr: SocketAddr) -> IpAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    }
+}
+
+// === impl Args ===
+
+impl Args {
+    /// What clap cannot check alone: every listen address outside loopback needs
+    /// --allow-non-loopback. Reports each problem with its fix.
+    fn check(&self) -> Result<(), Vec<String>> {
+        if self.allow_non_loopback {
+            return Ok(());
+        }
+        let problems: Vec<String> = [
+            ("--https-listen", self.https_listen),
+            ("--http-listen", self.http_listen),
+        ]
+        .into_iter()
+        .filter(|(_, addr)| !addr.ip().is_loopback())
+        .map(|(flag, addr)| {
+            format!(
+                "{flag} {addr} is not a loopback address: anyone who can reach it could call \
+                 the emulator with its public test identity; use 127.0.0.1, or pass \
+                 --allow-non-loopback if that is intended (e.g. in a container)"
+            )
+        })
+        .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 }
 
@@ -201,14 +273,56 @@ fn loopback_addr(value: &str) -> Result<SocketAddr, String> {
 mod tests {
     use super::*;
 
+    fn args(extra: &[&str]) -> Args {
+        let argv = ["lattice-emulator"].iter().chain(extra);
+        Args::try_parse_from(argv).expect("the command line parses")
+    }
+
     #[test]
-    fn refuses_non_loopback_listen_addresses() {
-        let error = Args::try_parse_from(["lattice-emulator", "--https-listen", "0.0.0.0:8443"])
+    fn non_loopback_listen_addresses_need_the_flag() {
+        let problems = args(&["--https-listen", "0.0.0.0:8443", "--http-listen", "[::]:80"])
+            .check()
             .unwrap_err();
-        assert!(error.use_stderr());
-        assert!(
-            error.to_string().contains("not a loopback address"),
-            "{error}"
-        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("--https-listen 0.0.0.0:8443 is not a loopback"));
+        assert!(problems[1].starts_with("--http-listen [::]:80 is not a loopback"));
+        assert!(problems.iter().all(|p| p.contains("--allow-non-loopback")));
+
+        for refused in ["0.0.0.0:8443", "[::]:1", "10.0.0.1:80"] {
+            assert!(
+                args(&["--http-listen", refused]).check().is_err(),
+                "{refused}"
+            );
+            let allowed = args(&["--http-listen", refused, "--allow-non-loopback"]);
+            assert_eq!(allowed.check(), Ok(()), "{refused}");
+        }
+    }
+
+    #[test]
+    fn loopback_addresses_need_no_flag() {
+        for addr in ["127.0.0.1:0", "127.3.2.1:80", "[::1]:1"] {
+            let args = args(&["--https-listen", addr, "--http-listen", addr]);
+            assert_eq!(args.check(), Ok(()), "{addr}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses_must_be_ip_and_port() {
+        for bad in ["localhost:80", "127.0.0.1", "nope"] {
+            let error =
+                Args::try_parse_from(["lattice-emulator", "--http-listen", bad]).unwrap_err();
+            assert!(error.use_stderr());
+            assert!(error.to_string().contains("expected IP:PORT"), "{error}");
+        }
+    }
+
+    #[test]
+    fn wildcard_listeners_are_reached_on_loopback() {
+        let v4: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let v6: SocketAddr = "[::]:8080".parse().unwrap();
+        let other: SocketAddr = "10.1.2.3:8080".parse().unwrap();
+        assert_eq!(reachable_ip(v4), IpAddr::from(Ipv4Addr::LOCALHOST));
+        assert_eq!(reachable_ip(v6), IpAddr::from(Ipv6Addr::LOCALHOST));
+        assert_eq!(reachable_ip(other), other.ip());
     }
 }

@@ -224,6 +224,21 @@ async fn non_loopback_listen_addresses_are_refused() {
 }
 
 #[tokio::test]
+async fn allow_non_loopback_lifts_only_the_loopback_check() {
+    // 192.0.2.1 (TEST-NET-1, RFC 5737) is never a local address: the bind fails, so the
+    // test proves the check was skipped without listening beyond loopback.
+    let addr = "192.0.2.1:0".parse().unwrap();
+    let error = Emulator::builder()
+        .https_addr(addr)
+        .allow_non_loopback(true)
+        .start()
+        .await
+        .unwrap_err();
+    assert!(!error.is_non_loopback(), "{error}");
+    assert_eq!(error.to_string(), "cannot listen on 192.0.2.1:0");
+}
+
+#[tokio::test]
 async fn echo_redacts_credentials_and_adds_lattice_headers() {
     let emulator = start().await;
     let client = tls_client(&emulator, b"h2");
