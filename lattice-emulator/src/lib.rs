@@ -34,8 +34,8 @@
 //! signer, so a signer's bug cannot hide behind the same bug in the checker; it is proven
 //! on the official AWS SigV4/SigV4A test vectors (`tests/suite_vectors.rs`).
 //!
-//! The `lattice-emulator` binary runs the same server from the command line; see the
-//! README.
+//! The `lattice-emulator` binary runs the same server from the command line: see the
+//! README for its flags, the services it serves and the errors it answers with.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
@@ -63,6 +63,11 @@ pub use services::{
 pub use targets::download::pattern_byte;
 pub use tls::Certificates;
 pub use verifier::{DEFAULT_MAX_SKEW, SIGNING_NAME, Secret};
+
+/// The README's code blocks, checked by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 /// The `lattice.test.Greeter` service the emulator serves on every host (generated from
 /// `proto/greeter.proto`): the server it runs, and a client to call it with.
