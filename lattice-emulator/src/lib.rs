@@ -74,4 +74,8 @@ pub struct ReadmeDoctests;
 pub mod greeter {
     #![allow(missing_docs)]
     tonic::include_proto!("lattice.test");
+
+    /// The source of this module, `proto/greeter.proto`, for clients in other languages
+    /// to generate their stubs from.
+    pub const PROTO: &str = include_str!("../proto/greeter.proto");
 }
