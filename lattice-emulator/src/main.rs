@@ -21,7 +21,8 @@ const EX_USAGE: u8 = 64;
 const EX_SOFTWARE: u8 = 70;
 
 /// A local Amazon VPC Lattice emulator: verifies SigV4/SigV4A and echoes requests.
-#[derive(Debug, Parser)]
+// No Debug: the arguments hold the secret access key and session token.
+#[derive(Parser)]
 #[command(
     version,
     about,
@@ -309,8 +310,10 @@ mod tests {
     #[test]
     fn listen_addresses_must_be_ip_and_port() {
         for bad in ["localhost:80", "127.0.0.1", "nope"] {
-            let error =
-                Args::try_parse_from(["lattice-emulator", "--http-listen", bad]).unwrap_err();
+            let Err(error) = Args::try_parse_from(["lattice-emulator", "--http-listen", bad])
+            else {
+                panic!("{bad} parsed as a listen address");
+            };
             assert!(error.use_stderr());
             assert!(error.to_string().contains("expected IP:PORT"), "{error}");
         }
