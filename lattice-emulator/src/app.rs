@@ -20,14 +20,13 @@ use crate::{
     AuthType, Clock, KeyStore, RequestRecord, SIGNING_NAME, SOURCE_VPC_ARN, Service, Verdict,
     log::RequestLog,
     targets::{
-        self, ResponseBody,
+        self, Caller, IDENTITY_HEADER, ResponseBody,
         grpc::{GreeterServer, GreeterTarget},
         text,
     },
     verifier::{self, Rejection, RequestView, Verified, VerifyOptions},
 };
 
-pub(crate) const IDENTITY_HEADER: &str = "x-amzn-lattice-identity";
 const NETWORK_HEADER: &str = "x-amzn-lattice-network";
 const TARGET_HEADER: &str = "x-amzn-lattice-target";
 const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
@@ -41,18 +40,6 @@ pub(crate) struct App {
     pub(crate) log: RequestLog,
     pub(crate) max_skew: Duration,
     pub(crate) greeter: GreeterServer<GreeterTarget>,
-}
-
-/// What the echo target reports about a verified signature.
-#[derive(Clone, Debug)]
-pub(crate) struct Caller {
-    pub(crate) algorithm: &'static str,
-    pub(crate) access_key_id: String,
-    pub(crate) signed_headers: Vec<String>,
-    /// Which canonical URI form matched ([`verifier::UriEncoding`]).
-    pub(crate) path_form: String,
-    /// The canonical URI the signature covered (line 2 of the canonical request).
-    pub(crate) canonical_uri: String,
 }
 
 /// The emulator's replaceable notion of "now".
@@ -138,26 +125,6 @@ impl App {
             path,
             verdict,
         });
-    }
-}
-
-// === impl Caller ===
-
-impl From<Verified> for Caller {
-    fn from(verified: Verified) -> Self {
-        let canonical_uri = verified
-            .canonical_request
-            .lines()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
-        Self {
-            algorithm: verified.algorithm.name(),
-            access_key_id: verified.access_key_id,
-            signed_headers: verified.signed_headers,
-            path_form: format!("{:?}", verified.uri_encoding),
-            canonical_uri,
-        }
     }
 }
 

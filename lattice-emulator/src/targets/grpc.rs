@@ -11,8 +11,7 @@ use tonic::{Status, Streaming, codegen::Service, metadata::MetadataMap};
 pub(crate) use crate::greeter::greeter_server::GreeterServer;
 use crate::greeter::{HelloReply, HelloRequest, greeter_server::Greeter};
 
-use super::{BoxError, ResponseBody};
-use crate::app::IDENTITY_HEADER;
+use super::{BoxError, IDENTITY_HEADER, ResponseBody};
 
 /// How many replies `StreamGreetings` sends.
 pub(crate) const STREAM_GREETINGS_COUNT: usize = 5;
