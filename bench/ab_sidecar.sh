@@ -4,7 +4,7 @@
 # both see the same machine state: p50 at a fixed low rate (HTTP/1.1, one request at a
 # time) and HTTP/1.1 throughput at c=64. Loopback only; every load run is bounded.
 #
-#   cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream
+#   cargo build --release -p lattice-sidecar -p bench-upstream
 #   scripts/build-pgo.sh
 #   B_BIN=target/pgo/lattice-sidecar bench/ab_sidecar.sh      # 6 rounds, about 3 minutes
 #

@@ -43,8 +43,7 @@ profiling_build() {
     cargo "$@"
 }
 log "building profiling binaries into $PROFILING_TARGET"
-profiling_build build --release -p lattice-sidecar -p lattice-tests \
-  --bin lattice-sidecar --bin bench-upstream
+profiling_build build --release -p lattice-sidecar -p bench-upstream
 SIGN_BENCH="$(profiling_build bench -p lattice-client --bench sign --no-run 2>&1 |
   awk '/Executable benches\/sign.rs/ {gsub(/[()]/, "", $NF); print $NF}')"
 [[ -x "$SIGN_BENCH" ]] || { echo "could not find the sign bench executable" >&2; exit 1; }

@@ -5,7 +5,7 @@
 # to run on every vCPU (as bench/sidecar.sh runs them), then all pinned to one vCPU, in
 # alternating rounds. Loopback only; every load run is bounded.
 #
-#   cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream
+#   cargo build --release -p lattice-sidecar -p bench-upstream
 #   bench/one_cpu.sh                 # 3 rounds x 2 placements x 3 paths x 10 s, about 3 minutes
 #
 # Environment: RATE (req/s, default 200), LAT_SECS (s per run, 10), ROUNDS (3), PIN_CPU (the

@@ -2,7 +2,7 @@
 # Sidecar benchmark: the load tool straight to a fast local TLS upstream vs through
 # lattice-sidecar (plain HTTP/h2c in, TLS out). Loopback only; every load run is bounded.
 #
-#   cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream
+#   cargo build --release -p lattice-sidecar -p bench-upstream
 #   bench/sidecar.sh                 # full run (DURATION=10 s per throughput run)
 #   DURATION=3 bench/sidecar.sh      # quick run
 #
@@ -31,7 +31,7 @@ source "$ROOT/bench/checks.sh"
 require_positive_ints DURATION LAT_SECS RATE ROUNDS STREAM_BYTES TTFB_RUNS
 require_tools "sudo apt-get install -y wrk nghttp2-client curl gawk iproute2" \
   wrk h2load curl awk ss getconf
-require_executables "build with: cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream" \
+require_executables "build with: cargo build --release -p lattice-sidecar -p bench-upstream" \
   "$SIDECAR_BIN" "$UPSTREAM_BIN"
 
 BENCH_NAME=sidecar-bench

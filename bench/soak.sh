@@ -53,7 +53,7 @@ trap cleanup EXIT
 
 echo "== building (release)"
 (cd "$ROOT" && cargo build --release -p lattice-sidecar --all-features \
-    && cargo build --release -p lattice-tests --bin lattice-emulator)
+    && cargo build --release -p lattice-emulator)
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 
 wait_http() { # url, seconds

@@ -4,7 +4,7 @@
 # picks h2) and upstream B only http/1.1. Each round measures p50 at a fixed low rate on all
 # four paths, back to back. Loopback only; every load run is bounded.
 #
-#   cargo build --release -p lattice-sidecar -p lattice-tests --bin lattice-sidecar --bin bench-upstream
+#   cargo build --release -p lattice-sidecar -p bench-upstream
 #   bench/upstream_protocol.sh       # 3 rounds x 4 paths x 5 s, about 1 minute
 #   UPSTREAM_ARGS=--work-stealing UPSTREAM_B_ARGS= bench/upstream_protocol.sh
 #                                    # A: the old work-stealing fixture, B: thread-per-core

@@ -50,7 +50,7 @@ build() {
 rm -rf "$PROFILES"
 log "1/4 instrumented build"
 build instrumented "-Cprofile-generate=$PROFILES"
-cargo build --release -p lattice-tests --bin bench-upstream
+cargo build --release -p bench-upstream
 
 log "2/4 training: bench/sidecar.sh quick mode (its output: $OUT/training.md)"
 SIDECAR_BIN="$OUT/instrumented/$TRIPLE/release/lattice-sidecar" NGINX=none \

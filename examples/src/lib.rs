@@ -22,17 +22,6 @@ use lattice_client::integrations::tls::TlsConfig;
 use lattice_client::{CredentialsCache, Signer, SigningConfig};
 use tower::Service;
 
-/// The generated `lattice.test.Greeter` client (from `tests/proto/greeter.proto`).
-pub mod greeter {
-    #![allow(
-        missing_docs,
-        missing_debug_implementations,
-        unreachable_pub,
-        clippy::all
-    )]
-    tonic::include_proto!("lattice.test");
-}
-
 /// The README's code blocks, checked by `cargo test --doc`.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

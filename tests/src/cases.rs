@@ -1,6 +1,8 @@
 //! Request shapes that stress canonicalization, shared by the cross-check tests:
 //! hand-picked edge cases plus a seeded pseudo-random batch (reproducible, bounded).
 
+use lattice_emulator::ORDERS_HOST;
+
 /// One request to sign: method, absolute URL, headers in order.
 #[derive(Debug, Clone)]
 pub struct RequestCase {
@@ -13,9 +15,6 @@ pub struct RequestCase {
     /// Extra headers, in order (repeats allowed).
     pub headers: Vec<(String, String)>,
 }
-
-/// A Lattice service name the emulator serves.
-pub const ORDERS_HOST: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
 
 fn case(name: &str, method: &str, url: String, headers: &[(&str, &str)]) -> RequestCase {
     RequestCase {

@@ -8,7 +8,7 @@
 //! [`Mode::Up`], [`Mode::Error500`], [`Mode::Hang`] or [`Mode::Refuse`] at run time.
 //!
 //! ```no_run
-//! use lattice_tests::emulator::Emulator;
+//! use lattice_emulator::Emulator;
 //! use lattice_tests::fake_credentials::{FakeCredentialServer, Mode};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,8 +45,8 @@ use hyper_util::rt::TokioIo;
 use sha2::{Digest, Sha256};
 use tokio::{net::TcpListener, task::JoinHandle, task::JoinSet};
 
-use crate::emulator::{ACCOUNT_ID, KeyStore};
-use crate::verifier::Secret;
+use lattice_emulator::verifier::Secret;
+use lattice_emulator::{ACCOUNT_ID, KeyStore};
 
 /// The path the ECS fake serves credentials on.
 pub const ECS_PATH: &str = "/creds";

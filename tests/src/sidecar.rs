@@ -1,7 +1,7 @@
 //! Runs the real `lattice-sidecar` binary as a child process for end-to-end tests.
 //!
 //! ```no_run
-//! use lattice_tests::emulator::{Emulator, ORDERS_HOST};
+//! use lattice_emulator::{Emulator, ORDERS_HOST};
 //! use lattice_tests::sidecar::Sidecar;
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator};
+use lattice_emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator};
 
 /// A boxed error for test helpers.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

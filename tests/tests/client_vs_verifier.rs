@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue};
 use lattice_client::{Credentials, SigningConfig};
-use lattice_tests::cases::{RequestCase, edge_cases, random_cases};
-use lattice_tests::verifier::{
+use lattice_emulator::verifier::{
     Algorithm, KeyLookup, Rejection, RequestView, Secret, Verified, VerifyOptions, verify,
 };
+use lattice_tests::cases::{RequestCase, edge_cases, random_cases};
 
 const AKID: &str = "AKIDDIFFERENTIAL";
 const SECRET: &str = "differential/secret+key";

@@ -25,7 +25,7 @@ use aws_smithy_async::time::SystemTimeSource;
 use http::Extensions;
 use lattice_client::integrations::reqwest::{SigV4Middleware, find_error};
 use lattice_client::{CredentialsCache, ErrorKind, Signer, SigningConfig};
-use lattice_tests::emulator::{Emulator, ORDERS_HOST, Verdict};
+use lattice_emulator::{Emulator, ORDERS_HOST, Verdict};
 use lattice_tests::fake_credentials::{
     FakeCredentialServer, FakeCredentialServerBuilder, Issued, Kind, Mode,
 };
@@ -169,7 +169,7 @@ async fn rerun_if_imds_disabled(test: &str) -> bool {
 
 async fn emulator() -> Emulator {
     Emulator::builder()
-        .key_store(lattice_tests::emulator::KeyStore::new())
+        .key_store(lattice_emulator::KeyStore::new())
         .request_log_capacity(1 << 20)
         .start()
         .await

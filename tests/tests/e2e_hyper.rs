@@ -19,7 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use lattice_client::integrations::hyper::{client_with_connector, https_connector};
 use lattice_client::integrations::tls::TlsConfig;
 use lattice_client::{BoxError, Error, ErrorKind, SigV4Layer, Signer};
-use lattice_tests::emulator::{Emulator, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST};
+use lattice_emulator::{Emulator, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST};
 use serde_json::Value;
 use tower::{ServiceBuilder, ServiceExt};
 

@@ -11,7 +11,7 @@ use http::Method;
 use lattice_client::integrations::reqwest::{SigV4Middleware, find_error};
 use lattice_client::integrations::tls::TlsConfig;
 use lattice_client::{ErrorKind, Signer};
-use lattice_tests::emulator::{Emulator, INVENTORY_HOST, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST};
+use lattice_emulator::{Emulator, INVENTORY_HOST, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST};
 use reqwest_middleware::ClientWithMiddleware;
 use serde_json::Value;
 use tower::{ServiceBuilder, ServiceExt};

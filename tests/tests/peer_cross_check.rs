@@ -7,7 +7,7 @@
 
 use std::{io::Write, process::Output, time::Duration};
 
-use lattice_tests::emulator::{
+use lattice_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_PRINCIPAL, DEFAULT_SECRET_ACCESS_KEY, Emulator, INVENTORY_HOST,
     ORDERS_HOST, ORDERS_REGION, Secret, test_identity,
 };
@@ -342,12 +342,7 @@ async fn botocore_with_wrong_secret_is_invalid_signature() {
         .emulator
         .requests()
         .into_iter()
-        .filter(|r| {
-            matches!(
-                r.verdict,
-                lattice_tests::emulator::Verdict::Forwarded { .. }
-            )
-        })
+        .filter(|r| matches!(r.verdict, lattice_emulator::Verdict::Forwarded { .. }))
         .count();
     assert_eq!(forwarded, 0);
 }

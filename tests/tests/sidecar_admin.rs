@@ -1,7 +1,7 @@
 //! The admin listener: `/livez`, `/readyz`, `/metrics` after traffic, and it never
 //! proxies.
 
-use lattice_tests::emulator::{Emulator, ORDERS_HOST};
+use lattice_emulator::{Emulator, ORDERS_HOST};
 use lattice_tests::sidecar::{BoxError, Sidecar, http1};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

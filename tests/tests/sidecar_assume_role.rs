@@ -14,9 +14,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use lattice_tests::emulator::{ACCOUNT_ID, Emulator, ORDERS_HOST};
+use lattice_emulator::verifier::Secret;
+use lattice_emulator::{ACCOUNT_ID, Emulator, ORDERS_HOST};
 use lattice_tests::sidecar::{BoxError, RawResponse, Sidecar};
-use lattice_tests::verifier::Secret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use lattice_tests::emulator::{Emulator, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST};
+use lattice_emulator::{Emulator, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST};
 use lattice_tests::sidecar::{
     BoxError, Sidecar, free_port, http1, run_with_timeout, sidecar_binary,
 };

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use lattice_tests::emulator::{Emulator, INVENTORY_HOST, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST};
+use lattice_emulator::{Emulator, INVENTORY_HOST, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST};
 use lattice_tests::sidecar::{BoxError, Sidecar, run_with_timeout};
 use serde_json::Value;
 

@@ -5,9 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use lattice_tests::emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator, ORDERS_HOST,
-};
+use lattice_emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator, ORDERS_HOST};
 use lattice_tests::sidecar::{BoxError, RawResponse, Sidecar, free_port};
 
 const ERROR_HEADER: &str = "x-lattice-sidecar-error";
@@ -45,8 +43,8 @@ async fn upstream_down_is_502() -> Result<(), BoxError> {
 /// as an HTTP 502 its library would describe only by number.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_down_is_unavailable_for_grpc_clients() -> Result<(), BoxError> {
-    use lattice_tests::greeter_proto::HelloRequest;
-    use lattice_tests::greeter_proto::greeter_client::GreeterClient;
+    use lattice_emulator::greeter::HelloRequest;
+    use lattice_emulator::greeter::greeter_client::GreeterClient;
 
     let closed = free_port()?;
     let sidecar = Sidecar::builder()

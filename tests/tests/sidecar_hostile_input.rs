@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use lattice_tests::emulator::{Emulator, ORDERS_HOST};
+use lattice_emulator::{Emulator, ORDERS_HOST};
 use lattice_tests::sidecar::{BoxError, IO_TIMEOUT, RawResponse, Sidecar, http1, read_response};
 
 const ERROR_HEADER: &str = "x-lattice-sidecar-error";

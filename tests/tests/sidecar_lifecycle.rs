@@ -7,7 +7,7 @@ use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime};
 
-use lattice_tests::emulator::{Emulator, ORDERS_HOST, Secret};
+use lattice_emulator::{Emulator, ORDERS_HOST, Secret};
 use lattice_tests::sidecar::{BoxError, Sidecar, http1};
 
 const SESSION_ACCESS_KEY_ID: &str = "ASIASIDECARTEST00001";

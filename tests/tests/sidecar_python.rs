@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use lattice_tests::emulator::{DEFAULT_PRINCIPAL, Emulator, ORDERS_HOST};
+use lattice_emulator::{DEFAULT_PRINCIPAL, Emulator, ORDERS_HOST, greeter};
 use lattice_tests::sidecar::{BoxError, Sidecar, run_with_timeout};
 use serde_json::Value;
 
@@ -91,12 +91,14 @@ async fn grpcio_over_h2c_on_a_fixed_route() -> Result<(), BoxError> {
         .emulator(&emulator)
         .route(format!("https://{ORDERS_HOST}"))
         .spawn()?;
+    // The script generates its stubs from the emulator's proto, next to them.
     let out = tempfile::tempdir()?;
+    std::fs::write(out.path().join("greeter.proto"), greeter::PROTO)?;
     let stdout = python(
         "sidecar_grpc.py",
         &[
             sidecar.route_addr(0).to_string(),
-            tests_dir().join("proto").display().to_string(),
+            out.path().display().to_string(),
             out.path().display().to_string(),
         ],
         &[],
@@ -125,7 +127,7 @@ async fn grpcio_over_h2c_on_a_fixed_route() -> Result<(), BoxError> {
     assert!(
         records.iter().all(|r| matches!(
             &r.verdict,
-            lattice_tests::emulator::Verdict::Forwarded {
+            lattice_emulator::Verdict::Forwarded {
                 access_key_id: Some(_)
             }
         )),

@@ -2,7 +2,7 @@
 //! allow-list (403, nothing sent upstream), CONNECT (405), and malformed requests (400),
 //! written as raw bytes.
 
-use lattice_tests::emulator::{Emulator, ORDERS_HOST};
+use lattice_emulator::{Emulator, ORDERS_HOST};
 use lattice_tests::sidecar::{BoxError, RawResponse, Sidecar, http1};
 
 const ERROR_HEADER: &str = "x-lattice-sidecar-error";

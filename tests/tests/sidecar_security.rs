@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use lattice_tests::emulator::{
+use lattice_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_PRINCIPAL, Emulator, KeyStore, ORDERS_CUSTOM_DOMAIN,
     ORDERS_HOST, ORDERS_REGION, Secret,
 };

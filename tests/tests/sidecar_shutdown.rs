@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lattice_tests::emulator::{Emulator, ORDERS_HOST, pattern_byte};
+use lattice_emulator::{Emulator, ORDERS_HOST, pattern_byte};
 use lattice_tests::sidecar::{BoxError, RawResponse, Sidecar, read_response};
 
 const GRACE: &str = "10s";

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use lattice_tests::emulator::{Emulator, ORDERS_HOST};
+use lattice_emulator::{Emulator, ORDERS_HOST};
 use lattice_tests::sidecar::{BoxError, IO_TIMEOUT, Sidecar, read_response};
 
 const GIB: u64 = 1 << 30;

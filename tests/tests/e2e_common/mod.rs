@@ -13,7 +13,7 @@ use hyper_util::client::legacy::connect::dns::Name;
 use lattice_client::clock::ManualClock;
 use lattice_client::integrations::tls::TlsConfig;
 use lattice_client::{Credentials, CredentialsCache, Signer, SigningConfig, SigningConfigBuilder};
-use lattice_tests::emulator::{
+use lattice_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_PRINCIPAL, DEFAULT_SECRET_ACCESS_KEY, Emulator,
     ORDERS_CUSTOM_DOMAIN, ORDERS_REGION, Secret,
 };

@@ -1,4 +1,6 @@
-//! Per-request behaviour: route by host, verify like Lattice, annotate, forward.
+//! The request path, one step per call in [`App::handle`]: route by host, authenticate
+//! (the signature, on `AWS_IAM` services), annotate with the `x-amzn-lattice-*` headers,
+//! hand to a target. A refusal ends the request at its step and is logged.
 
 use std::{
     collections::HashMap,
@@ -14,18 +16,17 @@ use http::{
 };
 use hyper::body::Incoming;
 
-use super::{
+use crate::{
     AuthType, Clock, KeyStore, RequestRecord, SIGNING_NAME, SOURCE_VPC_ARN, Service, Verdict,
     log::RequestLog,
     targets::{
-        self, ResponseBody,
+        self, Caller, IDENTITY_HEADER, ResponseBody,
         grpc::{GreeterServer, GreeterTarget},
         text,
     },
+    verifier::{self, Rejection, RequestView, Verified, VerifyOptions},
 };
-use crate::verifier::{self, Rejection, RequestView, Verified, VerifyOptions};
 
-pub(crate) const IDENTITY_HEADER: &str = "x-amzn-lattice-identity";
 const NETWORK_HEADER: &str = "x-amzn-lattice-network";
 const TARGET_HEADER: &str = "x-amzn-lattice-target";
 const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
@@ -39,18 +40,6 @@ pub(crate) struct App {
     pub(crate) log: RequestLog,
     pub(crate) max_skew: Duration,
     pub(crate) greeter: GreeterServer<GreeterTarget>,
-}
-
-/// What the echo target reports about a verified signature.
-#[derive(Clone, Debug)]
-pub(crate) struct Caller {
-    pub(crate) algorithm: &'static str,
-    pub(crate) access_key_id: String,
-    pub(crate) signed_headers: Vec<String>,
-    /// Which canonical URI form matched ([`verifier::UriEncoding`]).
-    pub(crate) path_form: String,
-    /// The canonical URI the signature covered (line 2 of the canonical request).
-    pub(crate) canonical_uri: String,
 }
 
 /// The emulator's replaceable notion of "now".
@@ -79,24 +68,15 @@ impl App {
             return with_date(text(StatusCode::NOT_FOUND, body), now);
         };
 
-        let verified = match service.auth() {
-            AuthType::AwsIam => match self.verify(&request, service, now) {
-                Ok(verified) => Some(verified),
-                Err(rejection) => {
-                    tracing::info!(?host, %method, %path, code = rejection.code(), "rejected");
-                    let response = rejected(&rejection, service, &path);
-                    self.record(
-                        host,
-                        method,
-                        path,
-                        Verdict::Rejected {
-                            code: rejection.code(),
-                        },
-                    );
-                    return with_date(response, now);
-                }
-            },
-            AuthType::None => None,
+        let verified = match self.authenticate(&request, service, now) {
+            Ok(verified) => verified,
+            Err(rejection) => {
+                tracing::info!(?host, %method, %path, code = rejection.code(), "rejected");
+                let response = rejected(&rejection, service, &path);
+                let code = rejection.code();
+                self.record(host, method, path, Verdict::Rejected { code });
+                return with_date(response, now);
+            }
         };
 
         tracing::info!(
@@ -113,12 +93,17 @@ impl App {
         with_date(targets::dispatch(request, self.greeter.clone()).await, now)
     }
 
-    fn verify(
+    /// The caller behind a valid signature on `AWS_IAM` services; `None` on auth-`NONE` ones.
+    fn authenticate(
         &self,
         request: &Request<Incoming>,
         service: &Service,
         now: SystemTime,
-    ) -> Result<Verified, Rejection> {
+    ) -> Result<Option<Verified>, Rejection> {
+        match service.auth() {
+            AuthType::AwsIam => {}
+            AuthType::None => return Ok(None),
+        }
         let view = RequestView {
             method: request.method().as_str(),
             raw_path: request.uri().path(),
@@ -127,11 +112,10 @@ impl App {
             authority: request.uri().authority().map(Authority::as_str),
         };
         let options = VerifyOptions {
-            service: SIGNING_NAME.to_owned(),
-            region: service.region().to_owned(),
             max_skew: self.max_skew,
+            ..VerifyOptions::new(service.region())
         };
-        verifier::verify(&view, &self.keys, &options, now)
+        verifier::verify(&view, &self.keys, &options, now).map(Some)
     }
 
     fn record(&self, host: Option<String>, method: String, path: String, verdict: Verdict) {
@@ -141,26 +125,6 @@ impl App {
             path,
             verdict,
         });
-    }
-}
-
-// === impl Caller ===
-
-impl From<Verified> for Caller {
-    fn from(verified: Verified) -> Self {
-        let canonical_uri = verified
-            .canonical_request
-            .lines()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
-        Self {
-            algorithm: verified.algorithm.name(),
-            access_key_id: verified.access_key_id,
-            signed_headers: verified.signed_headers,
-            path_form: format!("{:?}", verified.uri_encoding),
-            canonical_uri,
-        }
     }
 }
 

@@ -1,10 +1,27 @@
-//! The virtual hosts the emulator answers for, and their Lattice identifiers.
+//! The virtual hosts the emulator answers for, their Lattice identifiers, and the
+//! default ones.
 
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use super::ACCOUNT_ID;
+/// The account every emulated ARN lives in.
+pub const ACCOUNT_ID: &str = "123456789012";
+/// The generated DNS name of the default `orders` service (`AWS_IAM`).
+pub const ORDERS_HOST: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
+/// A custom domain name for the `orders` service.
+pub const ORDERS_CUSTOM_DOMAIN: &str = "orders.example.com";
+/// The region of the `orders` service.
+pub const ORDERS_REGION: &str = "us-west-2";
+/// The generated DNS name of the second service (`AWS_IAM`), in another region.
+pub const INVENTORY_HOST: &str =
+    "inventory-0fedcba9876543210.7d67968.vpc-lattice-svcs.eu-west-1.on.aws";
+/// The region of the `inventory` service.
+pub const INVENTORY_REGION: &str = "eu-west-1";
+/// The VPC every request appears to come from (`x-amzn-lattice-network`).
+pub const SOURCE_VPC_ARN: &str = "arn:aws:ec2:us-west-2:123456789012:vpc/vpc-0123456789abcdef0";
+/// The service id shared by [`ORDERS_HOST`] and [`ORDERS_CUSTOM_DOMAIN`].
+const ORDERS_SERVICE_ID: &str = "svc-0123456789abcdef0";
 
 /// The auth type of a Lattice service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +134,16 @@ impl Service {
     }
 }
 
+/// The three default services: `orders` under two names, and `inventory`.
+pub fn default_services() -> Vec<Service> {
+    vec![
+        Service::new(ORDERS_HOST, ORDERS_REGION, AuthType::AwsIam),
+        Service::new(ORDERS_CUSTOM_DOMAIN, ORDERS_REGION, AuthType::AwsIam)
+            .with_service_id(ORDERS_SERVICE_ID),
+        Service::new(INVENTORY_HOST, INVENTORY_REGION, AuthType::AwsIam),
+    ]
+}
+
 /// Generated Lattice names look like `<name>-<17 hex digits>.<hash>.vpc-lattice-svcs.<region>.on.aws`.
 fn service_id_for(host: &str) -> String {
     let first_label = host.split('.').next().unwrap_or(host);
@@ -136,7 +163,7 @@ mod tests {
 
     #[test]
     fn generated_names_keep_their_service_id() {
-        let service = Service::new(super::super::ORDERS_HOST, "us-west-2", AuthType::AwsIam);
+        let service = Service::new(ORDERS_HOST, "us-west-2", AuthType::AwsIam);
         assert_eq!(service.service_id(), "svc-0123456789abcdef0");
         assert_eq!(
             service.arn(),

@@ -7,7 +7,7 @@ use hmac::Mac;
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::PrimeField;
-use p256::{NonZeroScalar, Scalar};
+use p256::{FieldBytes, NonZeroScalar, Scalar, Sec1Point};
 use sha2::{Digest, Sha256};
 
 use super::v4::mac;
@@ -81,16 +81,16 @@ pub(crate) fn cached_verifying_key(
 
 /// The public key from big-endian affine coordinates (as in `public-key.json`).
 pub fn verifying_key_from_xy(x: &[u8], y: &[u8]) -> Option<VerifyingKey> {
-    if x.len() != 32 || y.len() != 32 {
-        return None;
-    }
-    let point = p256::EncodedPoint::from_affine_coordinates(x.into(), y.into(), false);
-    VerifyingKey::from_encoded_point(&point).ok()
+    // 32 bytes each, or no key.
+    let x = <&FieldBytes>::try_from(x).ok()?;
+    let y = <&FieldBytes>::try_from(y).ok()?;
+    let point = Sec1Point::from_affine_coordinates(x, y, false);
+    VerifyingKey::from_sec1_point(&point).ok()
 }
 
 /// The big-endian affine coordinates `(x, y)` of a public key.
 pub fn public_key_xy(key: &VerifyingKey) -> ([u8; 32], [u8; 32]) {
-    let point = key.to_encoded_point(false);
+    let point = key.to_sec1_point(false);
     let mut x = [0u8; 32];
     let mut y = [0u8; 32];
     // An uncompressed point of a valid key always has both coordinates.

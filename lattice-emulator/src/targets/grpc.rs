@@ -8,11 +8,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tonic::{Status, Streaming, codegen::Service, metadata::MetadataMap};
 
-pub(crate) use crate::greeter_proto::greeter_server::GreeterServer;
-use crate::greeter_proto::{HelloReply, HelloRequest, greeter_server::Greeter};
+pub(crate) use crate::greeter::greeter_server::GreeterServer;
+use crate::greeter::{HelloReply, HelloRequest, greeter_server::Greeter};
 
-use super::{BoxError, ResponseBody};
-use crate::emulator::app::IDENTITY_HEADER;
+use super::{BoxError, IDENTITY_HEADER, ResponseBody};
 
 /// How many replies `StreamGreetings` sends.
 pub(crate) const STREAM_GREETINGS_COUNT: usize = 5;

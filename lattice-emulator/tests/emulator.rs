@@ -3,12 +3,10 @@
 use std::time::Duration;
 
 use http::{StatusCode, Version};
-use lattice_tests::{
-    emulator::{
-        AuthType, Emulator, INVENTORY_HOST, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST, Service, Verdict,
-        pattern_byte,
-    },
-    greeter_proto::{HelloRequest, greeter_client::GreeterClient},
+use lattice_emulator::{
+    AuthType, Emulator, INVENTORY_HOST, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST, Service, Verdict,
+    greeter::{HelloRequest, greeter_client::GreeterClient},
+    pattern_byte,
 };
 use rustls::pki_types::{CertificateDer, pem::PemObject};
 use serde_json::Value;
@@ -223,6 +221,21 @@ async fn non_loopback_listen_addresses_are_refused() {
     if let Err(error) = &loopback {
         assert!(!error.is_non_loopback(), "{error}");
     }
+}
+
+#[tokio::test]
+async fn allow_non_loopback_lifts_only_the_loopback_check() {
+    // 192.0.2.1 (TEST-NET-1, RFC 5737) is never a local address: the bind fails, so the
+    // test proves the check was skipped without listening beyond loopback.
+    let addr = "192.0.2.1:0".parse().unwrap();
+    let error = Emulator::builder()
+        .https_addr(addr)
+        .allow_non_loopback(true)
+        .start()
+        .await
+        .unwrap_err();
+    assert!(!error.is_non_loopback(), "{error}");
+    assert_eq!(error.to_string(), "cannot listen on 192.0.2.1:0");
 }
 
 #[tokio::test]

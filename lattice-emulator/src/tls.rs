@@ -12,14 +12,17 @@ use rustls::{
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
 };
 
-use super::Error;
+use crate::Error;
 
 /// A throw-away CA and the leaf certificate it signed for every service host (the emulator's,
 /// and `bench-upstream`'s).
 #[derive(Debug)]
 pub struct Certificates {
+    /// The CA certificate, PEM encoded, for clients to trust.
     pub ca_pem: String,
+    /// The CA certificate, DER encoded.
     pub ca_der: CertificateDer<'static>,
+    /// A ring-based server config presenting the leaf (and the CA), ALPN `h2` and `http/1.1`.
     pub server_config: Arc<ServerConfig>,
 }
 

@@ -150,7 +150,7 @@ impl Signer {
             secret: SECRET.into(),
             token: None,
             region: REGION.into(),
-            service: LATTICE_SERVICE.into(),
+            service: SIGNING_NAME.into(),
             time: now(),
             encoding: UriEncoding::Double,
             unsigned: Vec::new(),

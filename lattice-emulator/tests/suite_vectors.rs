@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use lattice_tests::verifier::canonical::{
+use lattice_emulator::verifier::canonical::{
     CanonicalHeaders, canonical_query, canonical_request, canonical_uri_double, credential_scope,
     sha256_hex, string_to_sign, uri_encode,
 };
-use lattice_tests::verifier::{
+use lattice_emulator::verifier::{
     Algorithm, Authorization, DEFAULT_MAX_SKEW, KeyLookup, Rejection, RequestView, Secret,
     UriEncoding, VerifyOptions, format_amz_date, v4, v4a, verify,
 };

@@ -1,7 +1,7 @@
 //! SigV4 (`AWS4-HMAC-SHA256`) key derivation and signatures.
 
 use hmac::digest::Key;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -19,7 +19,7 @@ pub(crate) fn mac(key: &[u8]) -> HmacSha256 {
     } else {
         block[..key.len()].copy_from_slice(key);
     }
-    <HmacSha256 as hmac::digest::KeyInit>::new(&block)
+    HmacSha256::new(&block)
 }
 
 /// `HMAC-SHA256(key, data)`.

@@ -2,7 +2,7 @@
 
 use std::{fmt, io, net::SocketAddr};
 
-/// Why [`EmulatorBuilder::start`](super::EmulatorBuilder::start) failed.
+/// Why [`EmulatorBuilder::start`](crate::EmulatorBuilder::start) failed.
 #[derive(Debug)]
 pub struct Error {
     kind: Kind,
@@ -31,7 +31,9 @@ impl Error {
         }
     }
 
-    /// True when a listen address was refused because it is not a loopback address.
+    /// True when a listen address was refused because it is not a loopback address and
+    /// [`EmulatorBuilder::allow_non_loopback`](crate::EmulatorBuilder::allow_non_loopback)
+    /// was not set.
     pub fn is_non_loopback(&self) -> bool {
         matches!(self.kind, Kind::NonLoopback(_))
     }
@@ -42,8 +44,8 @@ impl fmt::Display for Error {
         match &self.kind {
             Kind::NonLoopback(addr) => write!(
                 f,
-                "refusing to listen on {addr}: the emulator only binds loopback addresses \
-                 (127.0.0.1 or ::1)"
+                "refusing to listen on {addr}: the emulator binds only loopback addresses \
+                 (127.0.0.1 or ::1) unless EmulatorBuilder::allow_non_loopback(true) is set"
             ),
             Kind::Bind { addr, .. } => write!(f, "cannot listen on {addr}"),
             Kind::Certificate(_) => f.write_str("cannot generate the emulator's certificates"),

@@ -17,7 +17,11 @@ use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 
+pub(crate) use echo::Caller;
 use grpc::{GreeterServer, GreeterTarget};
+
+/// Who called, as Lattice tells targets: `Principal=...; SessionName=...; Type=AWS_IAM`.
+pub(crate) const IDENTITY_HEADER: &str = "x-amzn-lattice-identity";
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;

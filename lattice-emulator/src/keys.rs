@@ -1,4 +1,5 @@
-//! The emulator's credential store, shared with tests so keys can rotate at run time.
+//! The emulator's credential store, shared with tests so keys can rotate at run time, and
+//! the built-in test identity.
 
 use std::{
     collections::HashMap,
@@ -8,7 +9,12 @@ use std::{
 
 use crate::verifier::{KeyLookup, Secret};
 
-use super::{DEFAULT_ACCESS_KEY_ID, DEFAULT_PRINCIPAL, DEFAULT_SECRET_ACCESS_KEY};
+/// Access key id of the built-in test identity.
+pub const DEFAULT_ACCESS_KEY_ID: &str = "AKIDLATTICEEMULATOR";
+/// Secret access key of the built-in test identity.
+pub const DEFAULT_SECRET_ACCESS_KEY: &str = "lattice/emulator/secret/key/EXAMPLEKEY";
+/// Principal ARN of the built-in test identity.
+pub const DEFAULT_PRINCIPAL: &str = "arn:aws:iam::123456789012:user/emulator-test";
 
 /// Credentials the emulator accepts, keyed by access key id.
 ///

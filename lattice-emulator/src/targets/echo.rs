@@ -4,8 +4,40 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
 
-use super::{ResponseBody, digest_body, is_secret_header, json, text};
-use crate::emulator::app::{Caller, IDENTITY_HEADER};
+use super::{IDENTITY_HEADER, ResponseBody, digest_body, is_secret_header, json, text};
+use crate::verifier::Verified;
+
+/// What the echo target reports about a verified signature.
+#[derive(Clone, Debug)]
+pub(crate) struct Caller {
+    pub(crate) algorithm: &'static str,
+    pub(crate) access_key_id: String,
+    pub(crate) signed_headers: Vec<String>,
+    /// Which canonical URI form matched ([`crate::verifier::UriEncoding`]).
+    pub(crate) path_form: String,
+    /// The canonical URI the signature covered (line 2 of the canonical request).
+    pub(crate) canonical_uri: String,
+}
+
+// === impl Caller ===
+
+impl From<Verified> for Caller {
+    fn from(verified: Verified) -> Self {
+        let canonical_uri = verified
+            .canonical_request
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        Self {
+            algorithm: verified.algorithm.name(),
+            access_key_id: verified.access_key_id,
+            signed_headers: verified.signed_headers,
+            path_form: format!("{:?}", verified.uri_encoding),
+            canonical_uri,
+        }
+    }
+}
 
 pub(super) async fn echo(request: Request<Incoming>) -> Response<ResponseBody> {
     let (parts, body) = request.into_parts();

@@ -66,10 +66,10 @@ use canonical::{
     CanonicalHeaders, canonical_query, canonical_request, credential_scope, string_to_sign,
 };
 
-/// The signing name of VPC Lattice services.
-pub const LATTICE_SERVICE: &str = "vpc-lattice-svcs";
+/// The SigV4 signing name of VPC Lattice services.
+pub const SIGNING_NAME: &str = "vpc-lattice-svcs";
 
-/// How far `x-amz-date` may be from the verifier's clock, as AWS allows.
+/// How far `x-amz-date` may be from the verifier's clock: the 5 minutes Lattice tolerates.
 pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 
 /// The payload hash Lattice clients send, since Lattice does not sign bodies.
@@ -123,7 +123,7 @@ pub struct RequestView<'a> {
 /// What the emulator expects of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyOptions {
-    /// The signing name the scope must carry, normally [`LATTICE_SERVICE`].
+    /// The signing name the scope must carry, normally [`SIGNING_NAME`].
     pub service: String,
     /// The emulated region: the SigV4 scope region, or a member of the SigV4A region set.
     pub region: String,
@@ -213,10 +213,10 @@ impl fmt::Debug for RequestView<'_> {
 // === impl VerifyOptions ===
 
 impl VerifyOptions {
-    /// Options for Lattice in `region`: service [`LATTICE_SERVICE`], skew [`DEFAULT_MAX_SKEW`].
+    /// Options for Lattice in `region`: service [`SIGNING_NAME`], skew [`DEFAULT_MAX_SKEW`].
     pub fn new(region: impl Into<String>) -> Self {
         Self {
-            service: LATTICE_SERVICE.to_owned(),
+            service: SIGNING_NAME.to_owned(),
             region: region.into(),
             max_skew: DEFAULT_MAX_SKEW,
         }

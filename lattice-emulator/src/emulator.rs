@@ -1,33 +1,4 @@
-//! A local stand-in for Amazon VPC Lattice, used by every end-to-end test.
-//!
-//! It serves loopback TLS (ALPN `h2`, `http/1.1`) and plain HTTP (HTTP/1.1 and
-//! h2c prior knowledge), routes by `:authority`/`host` to virtual hosts,
-//! verifies SigV4/SigV4A with [`crate::verifier`] on `AWS_IAM` services and
-//! answers failures the way Lattice does (403, `text/plain`, `x-amzn-errortype`).
-//! Accepted requests get the `x-amzn-lattice-*` headers and go to in-process
-//! targets:
-//!
-//! | request | target |
-//! |---|---|
-//! | `content-type: application/grpc*` | `lattice.test.Greeter` (`tests/proto/greeter.proto`) |
-//! | `GET\|HEAD /download?bytes=N&chunk=C&delay_ms=D[&chunked=1]` | byte `i` is [`pattern_byte`]`(i)` |
-//! | `POST\|PUT /upload` | `{"bytes": n, "sha256": hex}`, hashed as it streams |
-//! | `/slow-headers?delay_ms=D` | waits, then echoes |
-//! | anything else | JSON echo of method, `:authority`, raw path/query, version, headers (secrets shown as `<present>`), body length/hash, identity and `verified` |
-//!
-//! ```no_run
-//! use lattice_tests::emulator::{Emulator, ORDERS_HOST};
-//!
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let emulator = Emulator::builder().start().await?;
-//! // Trust `emulator.ca_pem()` and resolve ORDERS_HOST to `emulator.https_addr()`.
-//! let url = emulator.https_url(ORDERS_HOST, "/hello");
-//! # let _ = url;
-//! assert!(emulator.requests().is_empty());
-//! emulator.shutdown().await;
-//! # Ok(())
-//! # }
-//! ```
+//! [`Emulator`] and its builder: bind the listeners, generate the certificates, serve.
 
 use std::{
     collections::HashMap,
@@ -41,61 +12,22 @@ use rustls::{ClientConfig, pki_types::CertificateDer};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tokio_rustls::TlsAcceptor;
 
-mod app;
-mod error;
-mod keys;
-mod log;
-mod server;
-mod services;
-mod targets;
-mod tls;
+use crate::{
+    DEFAULT_MAX_SKEW, Error, KeyStore, RequestRecord, Service, app, default_services, log, server,
+    targets, tls,
+};
 
-pub use error::Error;
-pub use keys::{KeyStore, test_identity};
-pub use log::{RequestRecord, Verdict};
-pub use services::{AuthType, Service};
-pub use targets::download::pattern_byte;
-pub use tls::Certificates;
-
-pub use crate::verifier::Secret;
-
-/// The SigV4 signing name of VPC Lattice services.
-pub const SIGNING_NAME: &str = "vpc-lattice-svcs";
-/// The account every emulated ARN lives in.
-pub const ACCOUNT_ID: &str = "123456789012";
-/// The generated DNS name of the default `orders` service (`AWS_IAM`).
-pub const ORDERS_HOST: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
-/// A custom domain name for the `orders` service.
-pub const ORDERS_CUSTOM_DOMAIN: &str = "orders.example.com";
-/// The region of the `orders` service.
-pub const ORDERS_REGION: &str = "us-west-2";
-/// The generated DNS name of the second service (`AWS_IAM`), in another region.
-pub const INVENTORY_HOST: &str =
-    "inventory-0fedcba9876543210.7d67968.vpc-lattice-svcs.eu-west-1.on.aws";
-/// The region of the `inventory` service.
-pub const INVENTORY_REGION: &str = "eu-west-1";
-/// Access key id of the built-in test identity.
-pub const DEFAULT_ACCESS_KEY_ID: &str = "AKIDLATTICEEMULATOR";
-/// Secret access key of the built-in test identity.
-pub const DEFAULT_SECRET_ACCESS_KEY: &str = "lattice/emulator/secret/key/EXAMPLEKEY";
-/// Principal ARN of the built-in test identity.
-pub const DEFAULT_PRINCIPAL: &str = "arn:aws:iam::123456789012:user/emulator-test";
-/// The VPC every request appears to come from (`x-amzn-lattice-network`).
-pub const SOURCE_VPC_ARN: &str = "arn:aws:ec2:us-west-2:123456789012:vpc/vpc-0123456789abcdef0";
-/// The clock skew Lattice tolerates.
-pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 /// How many requests [`Emulator::requests`] remembers by default.
 pub const DEFAULT_REQUEST_LOG_CAPACITY: usize = 1024;
-/// The service id shared by [`ORDERS_HOST`] and [`ORDERS_CUSTOM_DOMAIN`].
-const ORDERS_SERVICE_ID: &str = "svc-0123456789abcdef0";
 
 /// The emulator's source of "now", replaceable for clock-skew tests.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
-/// Configures and starts an [`Emulator`]. See the [module docs](self) for an example.
+/// Configures and starts an [`Emulator`]. See the [crate docs](crate) for an example.
 pub struct EmulatorBuilder {
     https_addr: SocketAddr,
     http_addr: SocketAddr,
+    allow_non_loopback: bool,
     services: Vec<Service>,
     keys: Option<KeyStore>,
     clock: Clock,
@@ -117,28 +49,29 @@ pub struct Emulator {
     listeners: Vec<JoinHandle<()>>,
 }
 
-/// The three default services: `orders` under two names, and `inventory`.
-pub fn default_services() -> Vec<Service> {
-    vec![
-        Service::new(ORDERS_HOST, ORDERS_REGION, AuthType::AwsIam),
-        Service::new(ORDERS_CUSTOM_DOMAIN, ORDERS_REGION, AuthType::AwsIam)
-            .with_service_id(ORDERS_SERVICE_ID),
-        Service::new(INVENTORY_HOST, INVENTORY_REGION, AuthType::AwsIam),
-    ]
-}
-
 // === impl EmulatorBuilder ===
 
 impl EmulatorBuilder {
-    /// Listens for TLS on this address instead of `127.0.0.1:0`; must be loopback.
+    /// Listens for TLS on this address instead of `127.0.0.1:0`; must be loopback unless
+    /// [`Self::allow_non_loopback`].
     pub fn https_addr(mut self, addr: SocketAddr) -> Self {
         self.https_addr = addr;
         self
     }
 
-    /// Listens for plain HTTP on this address instead of `127.0.0.1:0`; must be loopback.
+    /// Listens for plain HTTP on this address instead of `127.0.0.1:0`; must be loopback
+    /// unless [`Self::allow_non_loopback`].
     pub fn http_addr(mut self, addr: SocketAddr) -> Self {
         self.http_addr = addr;
+        self
+    }
+
+    /// Whether the listen addresses may be other than loopback (default `false`), e.g.
+    /// `0.0.0.0` in a container. Anyone who can reach such a listener can call the
+    /// emulator with the keys it accepts, and the built-in test identity's secret is
+    /// public; [`Self::start`] logs a warning for each such address.
+    pub fn allow_non_loopback(mut self, allow: bool) -> Self {
+        self.allow_non_loopback = allow;
         self
     }
 
@@ -182,13 +115,22 @@ impl EmulatorBuilder {
 
     /// Binds both listeners, generates the certificates and starts serving.
     ///
-    /// Fails if an address is not loopback, cannot be bound, or TLS setup fails.
-    /// Must be called inside a Tokio runtime.
+    /// Fails if an address is not loopback (unless [`Self::allow_non_loopback`]), cannot
+    /// be bound, or TLS setup fails. Must be called inside a Tokio runtime.
     pub async fn start(self) -> Result<Emulator, Error> {
         for addr in [self.https_addr, self.http_addr] {
-            if !addr.ip().is_loopback() {
+            if addr.ip().is_loopback() {
+                continue;
+            }
+            if !self.allow_non_loopback {
                 return Err(Error::non_loopback(addr));
             }
+            tracing::warn!(
+                %addr,
+                "listening on a non-loopback address (--allow-non-loopback): anyone who can \
+                 reach it can call the emulator with the keys it accepts, and the built-in \
+                 test identity's secret is public"
+            );
         }
         let hosts: Vec<String> = self.services.iter().map(|s| s.host().to_owned()).collect();
         let certificates = tls::Certificates::generate(&hosts)?;
@@ -241,6 +183,7 @@ impl Default for EmulatorBuilder {
         Self {
             https_addr: any_loopback_port,
             http_addr: any_loopback_port,
+            allow_non_loopback: false,
             services: default_services(),
             keys: None,
             clock: Arc::new(SystemTime::now),
@@ -255,6 +198,7 @@ impl fmt::Debug for EmulatorBuilder {
         f.debug_struct("EmulatorBuilder")
             .field("https_addr", &self.https_addr)
             .field("http_addr", &self.http_addr)
+            .field("allow_non_loopback", &self.allow_non_loopback)
             .field("services", &self.services)
             .field("keys", &self.keys)
             .field("max_skew", &self.max_skew)
@@ -271,12 +215,12 @@ impl Emulator {
         EmulatorBuilder::default()
     }
 
-    /// The bound TLS address (always loopback).
+    /// The bound TLS address.
     pub fn https_addr(&self) -> SocketAddr {
         self.https_addr
     }
 
-    /// The bound plain-HTTP address (always loopback).
+    /// The bound plain-HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
     }

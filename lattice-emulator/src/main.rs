@@ -1,0 +1,331 @@
+//! `lattice-emulator`: run the local VPC Lattice emulator by hand or in a container, e.g.
+//! to try the sidecar or curl against it. Exits 64 for a bad command line.
+
+use std::{
+    io::IsTerminal,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use clap::Parser;
+use lattice_emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_PRINCIPAL, DEFAULT_SECRET_ACCESS_KEY, Emulator, KeyStore,
+    ORDERS_HOST, ORDERS_REGION, SIGNING_NAME, Secret,
+};
+use tracing_subscriber::EnvFilter;
+
+/// BSD `EX_USAGE`: the command line was wrong.
+const EX_USAGE: u8 = 64;
+/// BSD `EX_SOFTWARE`: the emulator could not start or serve.
+const EX_SOFTWARE: u8 = 70;
+
+/// A local Amazon VPC Lattice emulator: verifies SigV4/SigV4A and echoes requests.
+// No Debug: the arguments hold the secret access key and session token.
+#[derive(Parser)]
+#[command(
+    version,
+    about,
+    after_help = "Exit codes: 0 after SIGINT/SIGTERM, 64 for an invalid command line, \
+        70 if the emulator cannot start."
+)]
+struct Args {
+    /// TLS listener (ALPN h2 and http/1.1); loopback unless --allow-non-loopback.
+    #[arg(
+        long,
+        env = "LATTICE_EMULATOR_HTTPS_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8443",
+        value_parser = parse_listen_addr
+    )]
+    https_listen: SocketAddr,
+
+    /// Plain HTTP listener (HTTP/1.1 and h2c prior knowledge); loopback unless
+    /// --allow-non-loopback.
+    #[arg(
+        long,
+        env = "LATTICE_EMULATOR_HTTP_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        value_parser = parse_listen_addr
+    )]
+    http_listen: SocketAddr,
+
+    /// Allow listen addresses other than loopback, e.g. 0.0.0.0 in a container. Anyone
+    /// who can reach the emulator can then call it with the keys it accepts, and the
+    /// built-in test identity's secret is public.
+    #[arg(long, env = "LATTICE_EMULATOR_ALLOW_NON_LOOPBACK")]
+    allow_non_loopback: bool,
+
+    /// Write the run-time CA certificate (PEM) here, for `curl --cacert`.
+    #[arg(long, env = "LATTICE_EMULATOR_WRITE_CA", value_name = "PATH")]
+    write_ca: Option<PathBuf>,
+
+    /// Access key id to accept [default: the built-in test identity].
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", requires = "secret_access_key")]
+    access_key_id: Option<String>,
+
+    /// Secret access key for --access-key-id.
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        requires = "access_key_id"
+    )]
+    secret_access_key: Option<String>,
+
+    /// Session token that must accompany --access-key-id.
+    #[arg(
+        long,
+        env = "AWS_SESSION_TOKEN",
+        hide_env_values = true,
+        requires = "access_key_id"
+    )]
+    session_token: Option<String>,
+
+    /// Principal ARN reported to targets in x-amzn-lattice-identity.
+    #[arg(long, env = "LATTICE_EMULATOR_PRINCIPAL", default_value = DEFAULT_PRINCIPAL)]
+    principal: String,
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => {
+            // --help and --version are "errors" printed to stdout.
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(EX_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    if let Err(problems) = args.check() {
+        for problem in problems {
+            eprintln!("lattice-emulator: {problem}");
+        }
+        return ExitCode::from(EX_USAGE);
+    }
+    // Logs go to stderr so stdout carries only the banner.
+    // Colours only on a terminal: container logs keep plain text.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("lattice-emulator: cannot start the Tokio runtime: {error}");
+            return ExitCode::from(EX_SOFTWARE);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("lattice-emulator: {error}");
+            let mut source = error.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::from(EX_SOFTWARE)
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let custom_identity = args.access_key_id.is_some();
+    let keys = KeyStore::new();
+    keys.insert(Secret {
+        access_key_id: args
+            .access_key_id
+            .unwrap_or_else(|| DEFAULT_ACCESS_KEY_ID.to_owned()),
+        secret_access_key: args
+            .secret_access_key
+            .unwrap_or_else(|| DEFAULT_SECRET_ACCESS_KEY.to_owned()),
+        session_token: args.session_token,
+        principal: args.principal,
+        session_name: None,
+    });
+
+    let emulator = Emulator::builder()
+        .https_addr(args.https_listen)
+        .http_addr(args.http_listen)
+        .allow_non_loopback(args.allow_non_loopback)
+        .key_store(keys)
+        .start()
+        .await?;
+    if let Some(path) = &args.write_ca {
+        std::fs::write(path, emulator.ca_pem())
+            .map_err(|error| format!("cannot write the CA to {}: {error}", path.display()))?;
+    }
+    print_banner(&emulator, args.write_ca.as_deref(), custom_identity);
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    emulator.shutdown().await;
+    Ok(())
+}
+
+fn print_banner(emulator: &Emulator, ca_path: Option<&Path>, custom_identity: bool) {
+    let https = emulator.https_addr();
+    let http = emulator.http_addr();
+    println!("Lattice emulator listening on https://{https} and http://{http}");
+    println!("Services:");
+    for service in emulator.services() {
+        println!(
+            "  {} (region {}, auth {}, {})",
+            service.host(),
+            service.region(),
+            service.auth(),
+            service.arn()
+        );
+    }
+    // Real credentials from the environment are never echoed to the terminal.
+    let user = if custom_identity {
+        "\"$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY\"".to_owned()
+    } else {
+        format!("'{DEFAULT_ACCESS_KEY_ID}:{DEFAULT_SECRET_ACCESS_KEY}'")
+    };
+    let sign = format!(
+        "--aws-sigv4 'aws:amz:{ORDERS_REGION}:{SIGNING_NAME}' --user {user} \
+         -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD'"
+    );
+    println!("\nTry it (plain HTTP listener):");
+    println!(
+        "  curl {sign} --resolve {ORDERS_HOST}:{port}:{ip} http://{ORDERS_HOST}:{port}/hello",
+        port = http.port(),
+        ip = http.ip(),
+    );
+    println!("\nOr over TLS:");
+    match ca_path {
+        Some(path) => println!(
+            "  curl {sign} --cacert {} --resolve {ORDERS_HOST}:{port}:{ip} https://{ORDERS_HOST}:{port}/hello",
+            path.display(),
+            port = https.port(),
+            ip = reachable_ip(https),
+        ),
+        None => println!("  (start with --write-ca ca.pem, then pass --cacert ca.pem to curl)"),
+    }
+}
+
+/// Wait for Ctrl-C or SIGTERM.
+async fn wait_for_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+/// A clap value parser for listen addresses, with an example in the error.
+fn parse_listen_addr(value: &str) -> Result<SocketAddr, String> {
+    value
+        .parse()
+        .map_err(|error| format!("{error} (expected IP:PORT, e.g. 127.0.0.1:8443)"))
+}
+
+/// Where a local client reaches a listener: loopback for a wildcard address.
+fn reachable_ip(addr: SocketAddr) -> IpAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    }
+}
+
+// === impl Args ===
+
+impl Args {
+    /// What clap cannot check alone: every listen address outside loopback needs
+    /// --allow-non-loopback. Reports each problem with its fix.
+    fn check(&self) -> Result<(), Vec<String>> {
+        if self.allow_non_loopback {
+            return Ok(());
+        }
+        let problems: Vec<String> = [
+            ("--https-listen", self.https_listen),
+            ("--http-listen", self.http_listen),
+        ]
+        .into_iter()
+        .filter(|(_, addr)| !addr.ip().is_loopback())
+        .map(|(flag, addr)| {
+            format!(
+                "{flag} {addr} is not a loopback address: anyone who can reach it could call \
+                 the emulator with its public test identity; use 127.0.0.1, or pass \
+                 --allow-non-loopback if that is intended (e.g. in a container)"
+            )
+        })
+        .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let argv = ["lattice-emulator"].iter().chain(extra);
+        Args::try_parse_from(argv).expect("the command line parses")
+    }
+
+    #[test]
+    fn non_loopback_listen_addresses_need_the_flag() {
+        let problems = args(&["--https-listen", "0.0.0.0:8443", "--http-listen", "[::]:80"])
+            .check()
+            .unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("--https-listen 0.0.0.0:8443 is not a loopback"));
+        assert!(problems[1].starts_with("--http-listen [::]:80 is not a loopback"));
+        assert!(problems.iter().all(|p| p.contains("--allow-non-loopback")));
+
+        for refused in ["0.0.0.0:8443", "[::]:1", "10.0.0.1:80"] {
+            assert!(
+                args(&["--http-listen", refused]).check().is_err(),
+                "{refused}"
+            );
+            let allowed = args(&["--http-listen", refused, "--allow-non-loopback"]);
+            assert_eq!(allowed.check(), Ok(()), "{refused}");
+        }
+    }
+
+    #[test]
+    fn loopback_addresses_need_no_flag() {
+        for addr in ["127.0.0.1:0", "127.3.2.1:80", "[::1]:1"] {
+            let args = args(&["--https-listen", addr, "--http-listen", addr]);
+            assert_eq!(args.check(), Ok(()), "{addr}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses_must_be_ip_and_port() {
+        for bad in ["localhost:80", "127.0.0.1", "nope"] {
+            let Err(error) = Args::try_parse_from(["lattice-emulator", "--http-listen", bad])
+            else {
+                panic!("{bad} parsed as a listen address");
+            };
+            assert!(error.use_stderr());
+            assert!(error.to_string().contains("expected IP:PORT"), "{error}");
+        }
+    }
+
+    #[test]
+    fn wildcard_listeners_are_reached_on_loopback() {
+        let v4: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let v6: SocketAddr = "[::]:8080".parse().unwrap();
+        let other: SocketAddr = "10.1.2.3:8080".parse().unwrap();
+        assert_eq!(reachable_ip(v4), IpAddr::from(Ipv4Addr::LOCALHOST));
+        assert_eq!(reachable_ip(v6), IpAddr::from(Ipv6Addr::LOCALHOST));
+        assert_eq!(reachable_ip(other), other.ip());
+    }
+}
