@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use lattice_tests::emulator::{Emulator, ORDERS_HOST};
+use lattice_emulator::{Emulator, ORDERS_HOST};
 use lattice_tests::sidecar::{BoxError, RawResponse, Sidecar, read_response};
 
 const ERROR_HEADER: &str = "x-lattice-sidecar-error";
