@@ -1,5 +1,5 @@
 //! `request_mapping`: how the sidecar turns a request's method, URI and headers into an
-//! upstream (`lattice_sidecar::inbound::map_request`). It never panics; a request it
+//! upstream (`lattice_sidecar::route::map_request`). It never panics; a request it
 //! accepts goes over https (unless the listener's scheme is http and the client did not
 //! ask for https) to a host on the allow-list, without user info, with a valid port, to
 //! the host the request named (URI and `Host` agreeing); a refusal is a 4xx whose message
@@ -12,8 +12,7 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use lattice_client::SigningConfig;
 use lattice_sidecar::config::{Route, Target};
-use lattice_sidecar::inbound::map_request;
-use lattice_sidecar::upstream::upstream_uri;
+use lattice_sidecar::route::{map_request, upstream_uri};
 use libfuzzer_sys::fuzz_target;
 
 const ORDERS: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";

@@ -25,7 +25,7 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 
 /// Admin request handler. Cheap to clone.
 #[derive(Clone)]
-pub struct Admin {
+pub(crate) struct Admin {
     inner: Arc<Inner>,
 }
 
@@ -39,7 +39,11 @@ struct Inner {
 // === impl Admin ===
 
 impl Admin {
-    pub fn new(serving: Arc<AtomicBool>, credentials: CredentialsCache, metrics: Metrics) -> Self {
+    pub(crate) fn new(
+        serving: Arc<AtomicBool>,
+        credentials: CredentialsCache,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 serving,
@@ -49,7 +53,7 @@ impl Admin {
         }
     }
 
-    pub async fn handle(
+    pub(crate) async fn handle(
         self,
         request: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Infallible> {

@@ -1,6 +1,6 @@
 //! Body wrappers that stream frames through untouched (data and trailers), counting bytes
-//! for the access log. Nothing is buffered, except up to [`DIAGNOSIS_CAPTURE`] bytes of a
-//! Lattice 403 body, copied as it passes for the diagnosis log.
+//! for the access log. Nothing is buffered, except up to [`crate::diagnosis::CAPTURE`]
+//! bytes of a Lattice 403 body, copied as it passes for the diagnosis log.
 
 use std::fmt;
 use std::pin::Pin;
@@ -16,19 +16,16 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 
+use crate::diagnosis::Forbidden;
 use crate::errors::BoxError;
 use crate::pool::Lease;
-use crate::signing::Forbidden;
 
 /// The access log's `error` for a response whose upstream body failed after the
 /// headers were forwarded.
-pub const UPSTREAM_RESPONSE_ABORTED: &str = "upstream-response-aborted";
+pub(crate) const UPSTREAM_RESPONSE_ABORTED: &str = "upstream-response-aborted";
 
 /// The `tracing` target of the access-log lines.
-pub const ACCESS_LOG: &str = "lattice_sidecar::access";
-
-/// How much of a Lattice 403 body is kept for the diagnosis log.
-pub const DIAGNOSIS_CAPTURE: usize = 2048;
+pub(crate) const ACCESS_LOG: &str = "lattice_sidecar::access";
 
 pin_project! {
     /// A client's request body on its way upstream.
@@ -41,7 +38,7 @@ pin_project! {
 
 /// What became of a request body, shared with the access log.
 #[derive(Debug, Default)]
-pub struct RequestProgress {
+pub(crate) struct RequestProgress {
     received: AtomicU64,
     /// Reading it from the client failed (a malformed chunk, the client went away): when
     /// forwarding then fails, that is the client's doing, not the upstream's.
@@ -61,7 +58,7 @@ pin_project! {
 }
 
 /// What the access-log line says about one request.
-pub struct AccessLog {
+pub(crate) struct AccessLog {
     pub start: Instant,
     pub method: Method,
     /// The host the client named (or the fixed upstream's). Empty while the access log is
@@ -83,7 +80,7 @@ pub struct AccessLog {
 // === impl RequestBody ===
 
 impl RequestBody {
-    pub fn new(inner: Incoming, progress: Arc<RequestProgress>) -> Self {
+    pub(crate) fn new(inner: Incoming, progress: Arc<RequestProgress>) -> Self {
         Self { inner, progress }
     }
 }
@@ -130,11 +127,11 @@ impl fmt::Debug for RequestBody {
 // === impl RequestProgress ===
 
 impl RequestProgress {
-    pub fn received(&self) -> u64 {
+    pub(crate) fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
     }
 
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
     }
 }
@@ -142,7 +139,7 @@ impl RequestProgress {
 // === impl ResponseBody ===
 
 impl ResponseBody {
-    pub fn upstream(inner: Incoming, log: AccessLog, lease: Lease) -> Self {
+    pub(crate) fn upstream(inner: Incoming, log: AccessLog, lease: Lease) -> Self {
         Self {
             inner: Either::Left(inner),
             log,
@@ -150,7 +147,7 @@ impl ResponseBody {
         }
     }
 
-    pub fn synthetic(body: Bytes, log: AccessLog) -> Self {
+    pub(crate) fn synthetic(body: Bytes, log: AccessLog) -> Self {
         Self {
             inner: Either::Right(Full::new(body)),
             log,
@@ -211,7 +208,7 @@ impl fmt::Debug for ResponseBody {
 impl AccessLog {
     /// The log of a request just received. Host and path are copied only while the access
     /// log is on.
-    pub fn start(parts: &http::request::Parts, no_upstream: Arc<str>) -> Self {
+    pub(crate) fn start(parts: &http::request::Parts, no_upstream: Arc<str>) -> Self {
         let logged = tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO);
         let (host, path) = match logged {
             true => (requested_host(parts), parts.uri.path().to_owned()),

@@ -413,260 +413,296 @@ impl Config {
         routes.chain(domains).collect()
     }
 
-    /// Validate flags (and the config file they name), reporting every problem at once.
+    /// Validate flags (and the config file they name), reporting every problem at once:
+    /// each part is parsed even when another has failed.
     pub fn from_args(args: Args) -> Result<Self, ConfigError> {
         let mut problems = Problems::default();
         let file = match &args.config {
             Some(path) => problems.check(read_file_config(path)).unwrap_or_default(),
             None => FileConfig::default(),
         };
-        let allow_non_loopback = args.allow_non_loopback;
-
         // Signing first: fixed upstreams are checked against its allow-list.
-        let region = args.region.clone().or(file.region.clone());
-        let mut builder = SigningConfig::builder();
-        if let Some(region) = &region {
-            builder = builder.region(region.clone());
-        }
-        if args.sigv4a {
-            builder = builder.sigv4a(args.region_set.clone());
-        } else if args.region_set != "*" {
-            problems
-                .push("--region-set only applies with --sigv4a: add --sigv4a or drop --region-set");
-        }
-        for domain in args.custom_domains.iter().chain(&file.custom_domains) {
-            builder = add_custom_domain(builder, domain);
-        }
-        let signing_config = match builder.build() {
-            Ok(config) => Some(config),
-            Err(error) => {
-                for problem in error.problems() {
-                    // lattice-client speaks builder methods; say which flags to use.
-                    problems.push(problem.replace(
-                        "set `region(..)`, use `custom_domain_in(domain, region)`, or sign with SigV4A",
-                        "pass --region REGION, write --custom-domain NAME=REGION, or use --sigv4a",
-                    ));
-                }
-                None
-            }
-        };
-        // Check fixed upstreams even when the signing settings are broken.
-        let all_domains: Vec<String> = args
-            .custom_domains
-            .iter()
-            .chain(&file.custom_domains)
-            .cloned()
-            .collect();
-        let allow_list = signing_config
-            .clone()
-            .or_else(|| lenient_allow_list(&all_domains));
-
-        let listen = problems.check(parse_listen_addr(
-            "--listen",
-            &args.listen,
-            allow_non_loopback,
-        ));
+        let signing = parse_signing(&args, &file, &mut problems);
+        let allow_list = signing
+            .as_ref()
+            .map(|s| s.config.clone())
+            .or_else(|| lenient_allow_list(&custom_domains(&args, &file)));
+        let listeners = parse_listeners(&args, &file, allow_list.as_ref(), &mut problems);
         let admin = problems.check(parse_listen_addr(
             "--admin-listen",
             &args.admin_listen,
-            allow_non_loopback,
+            args.allow_non_loopback,
         ));
-        let upstream_scheme = problems.check(parse_scheme(&args.upstream_scheme));
-
-        let mut listeners = Vec::new();
-        let route = match &args.upstream {
-            None => Some(Route::FromRequest),
-            Some(url) => problems
-                .check(parse_target("--upstream", url, allow_list.as_ref()))
-                .map(Route::Fixed),
-        };
-        if let (Some(addr), Some(route)) = (listen, route) {
-            listeners.push(ListenerConfig { addr, route });
+        if let Some(admin) = admin {
+            check_distinct_addresses(admin, &listeners, &mut problems);
         }
-        let file_routes = file
-            .routes
-            .iter()
-            .map(|r| format!("{}={}", r.listen, r.upstream));
-        for route in args.routes.iter().cloned().chain(file_routes) {
-            let Some((addr, url)) = route.split_once('=') else {
-                problems.push(format!("route `{route}` is not ADDR=URL, e.g. 127.0.0.1:8081=https://svc-0123.abc.vpc-lattice-svcs.us-west-2.on.aws"));
-                continue;
-            };
-            let addr = problems.check(parse_listen_addr("route", addr.trim(), allow_non_loopback));
-            let target = problems.check(parse_target("route", url.trim(), allow_list.as_ref()));
-            if let (Some(addr), Some(target)) = (addr, target) {
-                listeners.push(ListenerConfig {
-                    addr,
-                    route: Route::Fixed(target),
-                });
-            }
-        }
-        let mut seen: Vec<SocketAddr> = admin.into_iter().collect();
-        for listener in &listeners {
-            if seen.contains(&listener.addr) && listener.addr.port() != 0 {
-                problems.push(format!(
-                    "address {} is used by more than one listener: give each route its own port",
-                    listener.addr
-                ));
-            }
-            seen.push(listener.addr);
-        }
-
-        let mut extra_roots = Vec::new();
-        for path in &args.ca_files {
-            if let Some(certs) = problems.check(read_ca_file(path)) {
-                extra_roots.extend(certs);
-            }
-        }
-        let resolve: Vec<ResolveEntry> = args
-            .resolve
-            .iter()
-            .chain(&file.resolve)
-            .filter_map(|entry| problems.check(parse_resolve(entry)))
-            .collect();
-
-        let connect_timeout = problems.check(parse_duration(
-            "--connect-timeout",
-            &args.connect_timeout,
-            false,
-        ));
-        let header_read_timeout = problems.check(parse_duration(
-            "--header-read-timeout",
-            &args.header_read_timeout,
-            false,
-        ));
-        let idle_timeout =
-            problems.check(parse_duration("--idle-timeout", &args.idle_timeout, true));
-        let request_timeout = match &args.request_timeout {
-            Some(value) => problems
-                .check(parse_duration("--request-timeout", value, true))
-                .map(|timeout| (!timeout.is_zero()).then_some(timeout)),
-            None => Some(None),
-        };
-        let shutdown_grace = problems.check(parse_duration(
-            "--shutdown-grace",
-            &args.shutdown_grace,
-            true,
-        ));
-        let workers = match usize::from(args.workers) {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n if n > MAX_WORKERS => {
-                problems.push(format!(
-                    "--workers {n}: at most {MAX_WORKERS} (0 means one per CPU, usually right)"
-                ));
-                n
-            }
-            n => n,
-        };
-
-        let assume_role = match (&args.role_arn, &args.role_session_name, &args.external_id) {
-            (Some(arn), session_name, external_id) => {
-                if !arn.starts_with("arn:") || arn.split(':').count() < 6 {
-                    problems.push(format!("--role-arn `{arn}` is not an IAM role ARN like arn:aws:iam::123456789012:role/name"));
-                }
-                let session_name = session_name
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_SESSION_NAME.to_owned());
-                if !is_session_name(&session_name) {
-                    problems.push(format!("--role-session-name `{session_name}` must be 2-64 characters of letters, digits and =,.@-_"));
-                }
-                Some(AssumeRole {
-                    role_arn: arn.clone(),
-                    session_name,
-                    external_id: external_id.clone(),
-                })
-            }
-            (None, session_name, external_id) => {
-                if session_name.is_some() {
-                    problems.push("--role-session-name needs --role-arn");
-                }
-                if external_id.is_some() {
-                    problems.push("--external-id needs --role-arn");
-                }
-                None
-            }
-        };
-
-        let format = match args.log_format.as_str() {
-            "text" => Some(LogFormat::Text),
-            "json" => Some(LogFormat::Json),
-            other => {
-                problems.push(format!("--log-format `{other}` is not `text` or `json`"));
-                None
-            }
-        };
-        if let Some(filter) = &args.log
-            && let Err(error) = tracing_subscriber::EnvFilter::try_new(filter)
-        {
-            problems.push(format!("--log `{filter}` is not a valid log filter ({error}); try `info` or `info,lattice_sidecar=debug`"));
-        }
-
-        match (
-            problems.finish(),
-            signing_config,
-            admin,
-            upstream_scheme,
-            connect_timeout,
-            header_read_timeout,
-            idle_timeout,
-            request_timeout,
-            shutdown_grace,
-            format,
-        ) {
-            (
-                Ok(()),
-                Some(signing_config),
-                Some(admin),
-                Some(scheme),
-                Some(connect_timeout),
-                Some(header_read_timeout),
-                Some(idle_timeout),
-                Some(request_timeout),
-                Some(shutdown_grace),
-                Some(format),
-            ) => Ok(Config {
+        let upstream = parse_upstream(&args, &file, &mut problems);
+        let server = parse_server(&args, &mut problems);
+        let log = parse_log(&args, &mut problems);
+        problems.finish()?;
+        match (signing, admin, upstream, server, log) {
+            (Some(signing), Some(addr), Some(upstream), Some(server), Some(log)) => Ok(Config {
                 listeners,
-                admin: AdminConfig { addr: admin },
-                upstream: UpstreamConfig {
-                    scheme,
-                    extra_roots,
-                    resolve,
-                    connect_timeout,
-                    idle_timeout,
-                    request_timeout,
-                },
-                signing: SigningSettings {
-                    custom_domains: all_domains
-                        .iter()
-                        .map(|d| d.split('=').next().unwrap_or_default().trim().to_owned())
-                        .collect(),
-                    config: signing_config,
-                    credentials: CredentialsConfig {
-                        profile: args.profile,
-                        region,
-                        assume_role,
-                    },
-                },
-                server: ServerConfig {
-                    header_read_timeout,
-                    shutdown_grace,
-                    workers,
-                    max_connections: (args.max_connections > 0)
-                        .then_some(args.max_connections as usize),
-                    allow_non_loopback,
-                },
-                log: LogConfig {
-                    format,
-                    filter: args.log,
-                },
+                admin: AdminConfig { addr },
+                upstream,
+                signing,
+                server,
+                log,
             }),
-            (Err(error), ..) => Err(error),
             // Every `None` above pushed a problem, so this arm is not reached.
             _ => Err(ConfigError {
                 problems: vec!["invalid configuration".to_owned()],
             }),
         }
     }
+}
+
+/// The custom domains of the flags and the file, as written (`NAME` or `NAME=REGION`).
+fn custom_domains(args: &Args, file: &FileConfig) -> Vec<String> {
+    args.custom_domains
+        .iter()
+        .chain(&file.custom_domains)
+        .cloned()
+        .collect()
+}
+
+/// `--region`, `--sigv4a`, `--region-set`, `--custom-domain` and the credential source.
+fn parse_signing(
+    args: &Args,
+    file: &FileConfig,
+    problems: &mut Problems,
+) -> Option<SigningSettings> {
+    let region = args.region.clone().or(file.region.clone());
+    let mut builder = SigningConfig::builder();
+    if let Some(region) = &region {
+        builder = builder.region(region.clone());
+    }
+    if args.sigv4a {
+        builder = builder.sigv4a(args.region_set.clone());
+    } else if args.region_set != "*" {
+        problems.push("--region-set only applies with --sigv4a: add --sigv4a or drop --region-set");
+    }
+    let domains = custom_domains(args, file);
+    for domain in &domains {
+        builder = add_custom_domain(builder, domain);
+    }
+    let config = match builder.build() {
+        Ok(config) => Some(config),
+        Err(error) => {
+            for problem in error.problems() {
+                // lattice-client speaks builder methods; say which flags to use.
+                problems.push(problem.replace(
+                    "set `region(..)`, use `custom_domain_in(domain, region)`, or sign with SigV4A",
+                    "pass --region REGION, write --custom-domain NAME=REGION, or use --sigv4a",
+                ));
+            }
+            None
+        }
+    };
+    let credentials = parse_credentials(args, region, problems);
+    Some(SigningSettings {
+        config: config?,
+        credentials,
+        custom_domains: domains
+            .iter()
+            .map(|d| d.split('=').next().unwrap_or_default().trim().to_owned())
+            .collect(),
+    })
+}
+
+/// `--profile`, `--role-arn`, `--role-session-name`, `--external-id`.
+fn parse_credentials(
+    args: &Args,
+    region: Option<String>,
+    problems: &mut Problems,
+) -> CredentialsConfig {
+    let assume_role = match (&args.role_arn, &args.role_session_name, &args.external_id) {
+        (Some(arn), session_name, external_id) => {
+            if !arn.starts_with("arn:") || arn.split(':').count() < 6 {
+                problems.push(format!("--role-arn `{arn}` is not an IAM role ARN like arn:aws:iam::123456789012:role/name"));
+            }
+            let session_name = session_name
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SESSION_NAME.to_owned());
+            if !is_session_name(&session_name) {
+                problems.push(format!("--role-session-name `{session_name}` must be 2-64 characters of letters, digits and =,.@-_"));
+            }
+            Some(AssumeRole {
+                role_arn: arn.clone(),
+                session_name,
+                external_id: external_id.clone(),
+            })
+        }
+        (None, session_name, external_id) => {
+            if session_name.is_some() {
+                problems.push("--role-session-name needs --role-arn");
+            }
+            if external_id.is_some() {
+                problems.push("--external-id needs --role-arn");
+            }
+            None
+        }
+    };
+    CredentialsConfig {
+        profile: args.profile.clone(),
+        region,
+        assume_role,
+    }
+}
+
+/// `--listen` with `--upstream`, then each `--route` (and the file's routes).
+fn parse_listeners(
+    args: &Args,
+    file: &FileConfig,
+    allow_list: Option<&SigningConfig>,
+    problems: &mut Problems,
+) -> Vec<ListenerConfig> {
+    let allow_non_loopback = args.allow_non_loopback;
+    let mut listeners = Vec::new();
+    let listen = problems.check(parse_listen_addr(
+        "--listen",
+        &args.listen,
+        allow_non_loopback,
+    ));
+    let route = match &args.upstream {
+        None => Some(Route::FromRequest),
+        Some(url) => problems
+            .check(parse_target("--upstream", url, allow_list))
+            .map(Route::Fixed),
+    };
+    if let (Some(addr), Some(route)) = (listen, route) {
+        listeners.push(ListenerConfig { addr, route });
+    }
+    let file_routes = file
+        .routes
+        .iter()
+        .map(|r| format!("{}={}", r.listen, r.upstream));
+    for route in args.routes.iter().cloned().chain(file_routes) {
+        let Some((addr, url)) = route.split_once('=') else {
+            problems.push(format!("route `{route}` is not ADDR=URL, e.g. 127.0.0.1:8081=https://svc-0123.abc.vpc-lattice-svcs.us-west-2.on.aws"));
+            continue;
+        };
+        let addr = problems.check(parse_listen_addr("route", addr.trim(), allow_non_loopback));
+        let target = problems.check(parse_target("route", url.trim(), allow_list));
+        if let (Some(addr), Some(target)) = (addr, target) {
+            listeners.push(ListenerConfig {
+                addr,
+                route: Route::Fixed(target),
+            });
+        }
+    }
+    listeners
+}
+
+/// Each listener needs an address of its own (port 0 asks the system for one).
+fn check_distinct_addresses(
+    admin: SocketAddr,
+    listeners: &[ListenerConfig],
+    problems: &mut Problems,
+) {
+    let mut seen = vec![admin];
+    for listener in listeners {
+        if seen.contains(&listener.addr) && listener.addr.port() != 0 {
+            problems.push(format!(
+                "address {} is used by more than one listener: give each route its own port",
+                listener.addr
+            ));
+        }
+        seen.push(listener.addr);
+    }
+}
+
+/// `--upstream-scheme`, `--ca-file`, `--resolve` and the upstream timeouts.
+fn parse_upstream(
+    args: &Args,
+    file: &FileConfig,
+    problems: &mut Problems,
+) -> Option<UpstreamConfig> {
+    let scheme = problems.check(parse_scheme(&args.upstream_scheme));
+    let mut extra_roots = Vec::new();
+    for path in &args.ca_files {
+        if let Some(certs) = problems.check(read_ca_file(path)) {
+            extra_roots.extend(certs);
+        }
+    }
+    let resolve: Vec<ResolveEntry> = args
+        .resolve
+        .iter()
+        .chain(&file.resolve)
+        .filter_map(|entry| problems.check(parse_resolve(entry)))
+        .collect();
+    let connect_timeout = problems.check(parse_duration(
+        "--connect-timeout",
+        &args.connect_timeout,
+        false,
+    ));
+    let idle_timeout = problems.check(parse_duration("--idle-timeout", &args.idle_timeout, true));
+    let request_timeout = match &args.request_timeout {
+        Some(value) => problems
+            .check(parse_duration("--request-timeout", value, true))
+            .map(|timeout| (!timeout.is_zero()).then_some(timeout)),
+        None => Some(None),
+    };
+    Some(UpstreamConfig {
+        scheme: scheme?,
+        extra_roots,
+        resolve,
+        connect_timeout: connect_timeout?,
+        idle_timeout: idle_timeout?,
+        request_timeout: request_timeout?,
+    })
+}
+
+/// `--header-read-timeout`, `--shutdown-grace`, `--workers`, `--max-connections`.
+fn parse_server(args: &Args, problems: &mut Problems) -> Option<ServerConfig> {
+    let header_read_timeout = problems.check(parse_duration(
+        "--header-read-timeout",
+        &args.header_read_timeout,
+        false,
+    ));
+    let shutdown_grace = problems.check(parse_duration(
+        "--shutdown-grace",
+        &args.shutdown_grace,
+        true,
+    ));
+    let workers = match usize::from(args.workers) {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n if n > MAX_WORKERS => {
+            problems.push(format!(
+                "--workers {n}: at most {MAX_WORKERS} (0 means one per CPU, usually right)"
+            ));
+            n
+        }
+        n => n,
+    };
+    Some(ServerConfig {
+        header_read_timeout: header_read_timeout?,
+        shutdown_grace: shutdown_grace?,
+        workers,
+        max_connections: (args.max_connections > 0).then_some(args.max_connections as usize),
+        allow_non_loopback: args.allow_non_loopback,
+    })
+}
+
+/// `--log-format` and `--log`.
+fn parse_log(args: &Args, problems: &mut Problems) -> Option<LogConfig> {
+    let format = match args.log_format.as_str() {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        other => {
+            problems.push(format!("--log-format `{other}` is not `text` or `json`"));
+            None
+        }
+    };
+    if let Some(filter) = &args.log
+        && let Err(error) = tracing_subscriber::EnvFilter::try_new(filter)
+    {
+        problems.push(format!("--log `{filter}` is not a valid log filter ({error}); try `info` or `info,lattice_sidecar=debug`"));
+    }
+    Some(LogConfig {
+        format: format?,
+        filter: args.log.clone(),
+    })
 }
 
 // === impl Target ===

@@ -44,18 +44,18 @@ use http::{HeaderName, Response, StatusCode};
 use lattice_client::ErrorKind;
 
 /// Header naming the reason for a synthetic response.
-pub const ERROR_HEADER: HeaderName = HeaderName::from_static("x-lattice-sidecar-error");
+pub(crate) const ERROR_HEADER: HeaderName = HeaderName::from_static("x-lattice-sidecar-error");
 
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 
 /// A boxed error, as tower and hyper pass them around.
-pub type BoxError = Box<dyn StdError + Send + Sync>;
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// The TCP connector's failure to reach an upstream, marked so it can be told apart from
 /// a failed TLS handshake on a connection that did open (different code and remedy).
 #[derive(Debug)]
-pub struct TcpConnectError(BoxError);
+pub(crate) struct TcpConnectError(BoxError);
 
 /// A response the sidecar makes itself instead of forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,7 +296,7 @@ impl Synthetic {
 // === impl TcpConnectError ===
 
 impl TcpConnectError {
-    pub fn new(error: impl Into<BoxError>) -> Self {
+    pub(crate) fn new(error: impl Into<BoxError>) -> Self {
         Self(error.into())
     }
 }
@@ -397,7 +397,7 @@ fn find_io_kind(error: &(dyn StdError + 'static), kind: io::ErrorKind) -> bool {
 }
 
 /// `outer: inner: innermost`, deduplicated (hyper repeats messages across layers).
-pub fn chain(error: &(dyn StdError + 'static)) -> String {
+pub(crate) fn chain(error: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current = Some(error);
     while let Some(err) = current {

@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::listener::{MAX_HEADERS, MAX_REQUEST_HEAD};
+use crate::limits::{MAX_HEADERS, MAX_REQUEST_HEAD};
 
 /// Request extension: the connection carried a request with ambiguous framing.
 #[derive(Clone, Copy, Debug)]

@@ -1,5 +1,5 @@
-//! How many client connections the proxy takes, and the file descriptors kept back so the
-//! admin listener always answers.
+//! What one client may take: the size of a request head, and how many connections the
+//! proxy holds, with the file descriptors kept back so the admin listener always answers.
 //!
 //! Every proxied client connection costs a file descriptor, and often one more for its
 //! upstream connection (HTTP/1.1 upstreams take one per request in flight). Without a
@@ -23,13 +23,22 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// The largest request head accepted (HTTP/1.1 request line and headers; HTTP/2 header
+/// list). Larger ones get 431 from hyper at the edge. hyper's HTTP/1.1 default (~400 KiB)
+/// let through heads that upstreams refuse, which then surfaced as a 502 after signing;
+/// 64 KiB is in line with common proxies (Envoy: 60 KiB).
+pub(crate) const MAX_REQUEST_HEAD: usize = 64 * 1024;
+/// The most header fields in a request (hyper's HTTP/1.1 default, made explicit, and
+/// applied to h2c requests by `route`); more get 431.
+pub(crate) const MAX_HEADERS: usize = 100;
+
 /// Descriptors kept out of the proxy's share: the admin listener and its connections,
 /// the listeners, the runtime's epoll and eventfds, DNS lookups, the log.
-pub const FD_RESERVE: u64 = 128;
+pub(crate) const FD_RESERVE: u64 = 128;
 /// The default `--max-connections` when the open-file limit allows more.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Admin connections open at once; probes and scrapes need a handful.
-pub const ADMIN_MAX_CONNECTIONS: usize = 32;
+pub(crate) const ADMIN_MAX_CONNECTIONS: usize = 32;
 
 /// What a connection over the limit is told before it is closed. HTTP/1.1, since that is
 /// what almost every client speaks first; an h2c client sees a protocol error instead.
@@ -43,34 +52,34 @@ lattice-sidecar: too many client connections are open (--max-connections); reuse
 
 /// Open connections, bounded. Cheap to clone; shared by the listeners it covers.
 #[derive(Clone, Debug)]
-pub struct ConnectionLimit {
+pub(crate) struct ConnectionLimit {
     permits: Arc<Semaphore>,
     max: usize,
 }
 
 /// One open connection's place under a [`ConnectionLimit`]; released when dropped.
-pub type ConnectionPermit = OwnedSemaphorePermit;
+pub(crate) type ConnectionPermit = OwnedSemaphorePermit;
 
 /// A descriptor held open so that one can be freed when the process has none left.
 #[derive(Debug)]
-pub struct SpareFd(Option<File>);
+pub(crate) struct SpareFd(Option<File>);
 
 // === impl ConnectionLimit ===
 
 impl ConnectionLimit {
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max)),
             max,
         }
     }
 
-    pub fn max(&self) -> usize {
+    pub(crate) fn max(&self) -> usize {
         self.max
     }
 
     /// A place for one more connection, or `None` at the limit.
-    pub fn try_acquire(&self) -> Option<ConnectionPermit> {
+    pub(crate) fn try_acquire(&self) -> Option<ConnectionPermit> {
         self.permits.clone().try_acquire_owned().ok()
     }
 }
@@ -79,7 +88,7 @@ impl ConnectionLimit {
 /// empty socket buffer, so one non-blocking write sends it whole; nothing waits. (Through
 /// the std socket: tokio's `try_write` reports `WouldBlock` until its reactor has seen the
 /// new socket become writable.)
-pub fn refuse(stream: TcpStream) {
+pub(crate) fn refuse(stream: TcpStream) {
     let Ok(mut stream) = stream.into_std() else {
         return;
     };
@@ -94,17 +103,17 @@ pub fn refuse(stream: TcpStream) {
 // === impl SpareFd ===
 
 impl SpareFd {
-    pub fn open() -> Self {
+    pub(crate) fn open() -> Self {
         Self(File::open("/dev/null").ok())
     }
 
     /// Give the descriptor up, so the next `accept` can have it.
-    pub fn release(&mut self) -> bool {
+    pub(crate) fn release(&mut self) -> bool {
         self.0.take().is_some()
     }
 
     /// Take a descriptor back if none is held (fails quietly while the process is out).
-    pub fn restore(&mut self) {
+    pub(crate) fn restore(&mut self) {
         if self.0.is_none() {
             self.0 = File::open("/dev/null").ok();
         }
@@ -112,7 +121,7 @@ impl SpareFd {
 }
 
 /// Whether an accept failed because the process or the system is out of descriptors.
-pub fn is_out_of_fds(error: &io::Error) -> bool {
+pub(crate) fn is_out_of_fds(error: &io::Error) -> bool {
     matches!(
         error.raw_os_error(),
         Some(code) if code == rustix::io::Errno::MFILE.raw_os_error()
@@ -122,7 +131,7 @@ pub fn is_out_of_fds(error: &io::Error) -> bool {
 
 /// Raise the soft open-file limit to the hard one; returns the soft limit now in force
 /// (`None`: unlimited).
-pub fn raise_open_file_limit() -> Option<u64> {
+pub(crate) fn raise_open_file_limit() -> Option<u64> {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     if limit.current != limit.maximum {
@@ -143,7 +152,7 @@ pub fn raise_open_file_limit() -> Option<u64> {
 
 /// The default `--max-connections` under an open-file limit: half of what is left after
 /// [`FD_RESERVE`] (each client connection may need an upstream one), at least 1.
-pub fn default_max_connections(open_file_limit: Option<u64>) -> usize {
+pub(crate) fn default_max_connections(open_file_limit: Option<u64>) -> usize {
     match open_file_limit {
         None => DEFAULT_MAX_CONNECTIONS,
         Some(limit) => {
@@ -157,7 +166,7 @@ pub fn default_max_connections(open_file_limit: Option<u64>) -> usize {
 
 /// The connection limit to serve with: `--max-connections`, else derived from the open-file
 /// limit. Warns when an explicit value leaves no reserve under that limit.
-pub fn max_connections(configured: Option<usize>, open_file_limit: Option<u64>) -> usize {
+pub(crate) fn max_connections(configured: Option<usize>, open_file_limit: Option<u64>) -> usize {
     let Some(configured) = configured else {
         return default_max_connections(open_file_limit);
     };

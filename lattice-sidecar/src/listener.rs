@@ -28,21 +28,15 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::config::ServerConfig;
 use crate::errors::BoxError;
 use crate::framing::{AmbiguousFraming, FramingFlag, FramingWatch};
-use crate::limits::{self, ConnectionLimit, ConnectionPermit, SpareFd};
+use crate::limits::{
+    self, ConnectionLimit, ConnectionPermit, MAX_HEADERS, MAX_REQUEST_HEAD, SpareFd,
+};
 use crate::metrics::{ConnectionGuard, Metrics};
 
 /// Pause after an accept error (e.g. out of file descriptors) before trying again.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// At most one warning this often for a run of failing accepts.
 const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-/// The largest request head accepted (HTTP/1.1 request line and headers; HTTP/2 header
-/// list). Larger ones get 431 from hyper at the edge. hyper's HTTP/1.1 default (~400 KiB)
-/// let through heads that upstreams refuse, which then surfaced as a 502 after signing;
-/// 64 KiB is in line with common proxies (Envoy: 60 KiB).
-pub(crate) const MAX_REQUEST_HEAD: usize = 64 * 1024;
-/// The most header fields in an HTTP/1.1 request (hyper's default, made explicit); more get 431.
-pub(crate) const MAX_HEADERS: usize = 100;
 
 /// Streams an h2c client may have open on one connection. RFC 9113 §6.5.2 asks for at
 /// least 100; the windows below are sized from it.
@@ -51,7 +45,7 @@ pub(crate) const MAX_CONCURRENT_STREAMS: u32 = 100;
 const STREAM_WINDOW: u32 = 256 * 1024;
 /// Enough for every stream's window at once, so that request bodies parked on streams
 /// whose upstream reads slowly can never use up the connection's window and stall the
-/// client's other streams (see `upstream` for the same rule toward the upstream).
+/// client's other streams (see `client` for the same rule toward the upstream).
 const CONNECTION_WINDOW: u32 = MAX_CONCURRENT_STREAMS * STREAM_WINDOW;
 
 /// How a listener serves its connections.
@@ -91,10 +85,6 @@ fn server_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
     builder
-}
-
-pub(crate) async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }
 
 /// Accept connections until the future is dropped (which closes the listener, so new

@@ -36,20 +36,20 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 /// `reason` label values of `lattice_sidecar_signing_failures_total`.
-pub const SIGNING_FAILURE_REASONS: [&str; 3] = [
+pub(crate) const SIGNING_FAILURE_REASONS: [&str; 3] = [
     "credentials-unavailable",
     "unsignable-request",
     "signing-failed",
 ];
 
 /// Distinct `upstream` label values besides the configured upstreams.
-pub const MAX_UPSTREAM_LABELS: usize = 100;
+pub(crate) const MAX_UPSTREAM_LABELS: usize = 100;
 /// The `upstream` label of requests beyond [`MAX_UPSTREAM_LABELS`].
-pub const OTHER_UPSTREAM: &str = "other";
+pub(crate) const OTHER_UPSTREAM: &str = "other";
 
 /// Shared handles to every metric. Cheap to clone.
 #[derive(Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     inner: Arc<Inner>,
 }
 
@@ -108,7 +108,7 @@ struct CredentialsCollector {
 }
 
 /// Decrements `lattice_sidecar_open_connections` when dropped.
-pub struct ConnectionGuard {
+pub(crate) struct ConnectionGuard {
     gauge: Gauge,
 }
 
@@ -117,7 +117,7 @@ pub struct ConnectionGuard {
 impl Metrics {
     /// `configured_hosts`: the hosts of fixed routes and custom domains, which always keep
     /// their own `upstream` label.
-    pub fn new(credentials: CredentialsCache, configured_hosts: &[String]) -> Self {
+    pub(crate) fn new(credentials: CredentialsCache, configured_hosts: &[String]) -> Self {
         let mut registry = Registry::with_prefix("lattice_sidecar");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -199,7 +199,7 @@ impl Metrics {
 
     /// The `upstream` label value for an upstream authority: its own, or `other` once
     /// [`MAX_UPSTREAM_LABELS`] unconfigured upstreams have one.
-    pub fn upstream_label(&self, upstream: &Arc<str>) -> Arc<str> {
+    pub(crate) fn upstream_label(&self, upstream: &Arc<str>) -> Arc<str> {
         let labels = &self.inner.upstream_labels;
         let host = host_of(upstream).trim_end_matches('.');
         if labels
@@ -221,7 +221,7 @@ impl Metrics {
         labels.other.clone()
     }
 
-    pub fn response(&self, upstream: &Arc<str>, status: u16) {
+    pub(crate) fn response(&self, upstream: &Arc<str>, status: u16) {
         self.inner
             .requests
             .get_or_create(&RequestLabels {
@@ -231,7 +231,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn latency(&self, upstream: &Arc<str>, seconds: f64) {
+    pub(crate) fn latency(&self, upstream: &Arc<str>, seconds: f64) {
         self.inner
             .latency
             .get_or_create(&UpstreamLabel {
@@ -240,18 +240,18 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn synthetic(&self, code: &'static str) {
+    pub(crate) fn synthetic(&self, code: &'static str) {
         self.inner.errors.get_or_create(&CodeLabel { code }).inc();
     }
 
-    pub fn signing_failure(&self, reason: &'static str) {
+    pub(crate) fn signing_failure(&self, reason: &'static str) {
         self.inner
             .signing_failures
             .get_or_create(&ReasonLabel { reason })
             .inc();
     }
 
-    pub fn connect_error(&self, upstream: &Arc<str>) {
+    pub(crate) fn connect_error(&self, upstream: &Arc<str>) {
         self.inner
             .connect_errors
             .get_or_create(&UpstreamLabel {
@@ -261,7 +261,7 @@ impl Metrics {
     }
 
     /// Count an open connection until the guard drops.
-    pub fn connection_opened(&self, listener: &str) -> ConnectionGuard {
+    pub(crate) fn connection_opened(&self, listener: &str) -> ConnectionGuard {
         let gauge = self
             .inner
             .open_connections
@@ -273,12 +273,12 @@ impl Metrics {
         ConnectionGuard { gauge }
     }
 
-    pub fn connection_refused(&self) {
+    pub(crate) fn connection_refused(&self) {
         self.inner.refused_connections.inc();
     }
 
     /// The OpenMetrics text exposition.
-    pub fn encode(&self) -> Result<String, fmt::Error> {
+    pub(crate) fn encode(&self) -> Result<String, fmt::Error> {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.inner.registry)?;
         Ok(out)

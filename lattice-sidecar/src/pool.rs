@@ -10,7 +10,7 @@
 //! connection. Past [`MAX_CONNECTIONS_PER_UPSTREAM`] clients the request is refused with
 //! 503 `upstream-busy` rather than queued.
 //!
-//! The stream bound also bounds what slow readers can hold: see `upstream`'s window sizes.
+//! The stream bound also bounds what slow readers can hold: see `client`'s window sizes.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -57,7 +57,7 @@ struct InFlight {
 
 /// One request's place in a client's share of an upstream; given back when dropped,
 /// which the proxy does when the response body ends or is abandoned.
-pub struct Lease {
+pub(crate) struct Lease {
     state: Arc<Mutex<dyn Release + Send>>,
     key: PoolKey,
     client: usize,

@@ -1,5 +1,6 @@
-//! The per-request path: route, clean headers, sign (through [`SigV4Layer`]), forward,
-//! and turn failures into synthetic responses.
+//! The per-request path: refuse (route and checks), forward (clean headers, pick a client,
+//! sign through [`SigV4Layer`], send), respond (relay the upstream's answer); failures
+//! become synthetic responses.
 //!
 //! [`SigV4Layer`]: lattice_client::SigV4Layer
 
@@ -17,13 +18,14 @@ use tower::ServiceExt;
 
 use crate::body::{AccessLog, RequestBody, ResponseBody};
 use crate::config::{Route, Target, UpstreamConfig};
+use crate::diagnosis::{Forbidden, SignedHeadSlot};
 use crate::errors::{BoxError, Synthetic, chain};
 use crate::framing::AmbiguousFraming;
-use crate::inbound::map_request;
+use crate::headers::{clean_request_headers, remove_hop_by_hop};
 use crate::metrics::Metrics;
 use crate::pool::{Lease, PoolKey, Pools};
-use crate::signing::{Forbidden, SignedClients, SignedHeadSlot};
-use crate::upstream::{clean_request_headers, clean_response_headers, upstream_uri};
+use crate::route::{map_request, upstream_uri};
+use crate::signing::SignedClients;
 
 const LATTICE_ERROR_TYPE: &str = "x-amzn-errortype";
 
@@ -159,12 +161,10 @@ impl Proxy {
         // hyper picks HTTP/2 by ALPN (or h2c below); the request itself stays 1.1.
         parts.version = Version::HTTP_11;
         parts.extensions = Extensions::new();
-        let slot = tracing::enabled!(target: "lattice_sidecar::diagnosis", tracing::Level::DEBUG)
-            .then(|| {
-                let slot = SignedHeadSlot::default();
-                parts.extensions.insert(slot.clone());
-                slot
-            });
+        let slot = SignedHeadSlot::when_logged();
+        if let Some(slot) = &slot {
+            parts.extensions.insert(slot.clone());
+        }
         let body = RequestBody::new(body, exchange.log.request_body.clone());
         let call = client.oneshot(Request::from_parts(parts, body));
         let result = match inner.request_timeout {
@@ -206,7 +206,7 @@ impl Proxy {
             tracing::warn!(%upstream, "upstream response has both Content-Length and Transfer-Encoding; not forwarded");
             return self.synthetic(Synthetic::upstream_invalid_response(&upstream), exchange);
         }
-        clean_response_headers(&mut parts.headers);
+        remove_hop_by_hop(&mut parts.headers);
         parts.extensions = Extensions::new();
         parts.version = exchange.inbound_version;
         if parts.status == StatusCode::FORBIDDEN {

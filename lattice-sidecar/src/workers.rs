@@ -5,11 +5,12 @@
 //! Why not one work-stealing runtime: a proxied request there hops between threads (the
 //! client connection's task, the upstream h2 connection's task, idle workers woken to
 //! steal). With one request in flight that measured 2.8 context switches and ~200 µs of
-//! CPU per request, against ~1.5 and ~120 µs with everything on one thread
-//! (`bench/SIDECAR.md`). Envoy's workers are built the same way. The cost: all streams of
+//! CPU per request, against ~1.5 and ~120 µs with everything on one thread (a fifth
+//! less CPU per request in `bench/sidecar.sh`). Envoy's workers are built the same way. The cost: all streams of
 //! one h2c client connection share one core.
 
 use std::convert::Infallible;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,7 +23,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::RunError;
 use crate::body::ResponseBody;
 use crate::limits::ConnectionPermit;
 use crate::listener::{self, Connection, ServeSettings};
@@ -65,25 +65,19 @@ pub(crate) struct Workers {
 // === impl Workers ===
 
 impl Workers {
-    /// Start `count` threads. `services` is called once per thread and builds that
-    /// thread's services, one per listener, in listener order.
-    pub(crate) fn start(
-        count: usize,
-        mut services: impl FnMut() -> Result<Vec<ListenerService>, RunError>,
-        shared: &Shared,
-    ) -> Result<Self, RunError> {
+    /// Start one thread per entry of `services`: that thread's services, one per
+    /// listener, in listener order.
+    pub(crate) fn start(services: Vec<Vec<ListenerService>>, shared: &Shared) -> io::Result<Self> {
         let mut workers = Workers {
-            queues: Vec::with_capacity(count),
+            queues: Vec::with_capacity(services.len()),
             next: AtomicUsize::new(0),
-            finished: Vec::with_capacity(count),
+            finished: Vec::with_capacity(services.len()),
         };
-        for index in 0..count.max(1) {
+        for (index, services) in services.into_iter().enumerate() {
             // Built here, so a failure stops startup instead of losing a thread silently.
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .build()
-                .map_err(RunError::Workers)?;
-            let services = services()?;
+                .build()?;
             let (queue, handoffs) = mpsc::unbounded_channel();
             let (finished, on_finished) = oneshot::channel();
             let shared = shared.clone();
@@ -92,8 +86,7 @@ impl Workers {
                 .spawn(move || {
                     runtime.block_on(serve(handoffs, services, shared));
                     let _ = finished.send(());
-                })
-                .map_err(RunError::Workers)?;
+                })?;
             workers.queues.push(queue);
             workers.finished.push(on_finished);
         }

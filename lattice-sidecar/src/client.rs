@@ -1,6 +1,6 @@
-//! Where a request goes and how it gets there: routing (fixed upstream, proxy URI or
-//! Host), header hygiene, and the pooled hyper-util client over rustls with `--resolve`
-//! overrides.
+//! The upstream clients: hyper-util's pooled client over rustls, with `--resolve`
+//! overrides, one deadline for TCP and TLS setup, and HTTP/2 windows sized so that slow
+//! readers hold back only their own streams.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,30 +9,28 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::{CONNECTION, EXPECT, HOST, TE, TRANSFER_ENCODING, UPGRADE};
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http::Uri;
+use http::uri::Scheme;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use lattice_client::{SIGNER_OWNED_HEADERS, SigningConfig};
 use pin_project_lite::pin_project;
 use tokio::net::TcpStream;
 use tower_service::Service;
 
 use crate::body::RequestBody;
-use crate::config::{ResolveEntry, Route, Target, UpstreamConfig, without_default_port};
-use crate::errors::{BoxError, Synthetic, TcpConnectError};
+use crate::config::{ResolveEntry, UpstreamConfig};
+use crate::errors::{BoxError, TcpConnectError};
 use crate::pool::STREAMS_PER_CONNECTION;
 
 /// The pooled client: HTTPS with ALPN (h2, else HTTP/1.1), or plain HTTP/1.1.
-pub type HttpClient = Client<TimedConnector, RequestBody>;
+pub(crate) type HttpClient = Client<TimedConnector, RequestBody>;
 
 /// Both clients the proxy needs. Plain-HTTP upstreams get h2c (prior knowledge) when the
 /// client spoke HTTP/2, since gRPC needs HTTP/2 end to end.
 #[derive(Clone, Debug)]
-pub struct Clients {
+pub(crate) struct Clients {
     pub negotiated: HttpClient,
     pub h2c: HttpClient,
 }
@@ -40,14 +38,14 @@ pub struct Clients {
 /// Makes [`Clients`], each pair with pools of its own, over one connector (so the TLS roots
 /// are loaded once per worker).
 #[derive(Clone, Debug)]
-pub struct ClientFactory {
+pub(crate) struct ClientFactory {
     connector: TimedConnector,
     idle_timeout: Duration,
 }
 
 /// An `HttpConnector` that honours `--resolve` entries before DNS.
 #[derive(Clone, Debug)]
-pub struct ResolvingConnector {
+pub(crate) struct ResolvingConnector {
     http: HttpConnector,
     overrides: Arc<[ResolveEntry]>,
 }
@@ -56,7 +54,7 @@ pub struct ResolvingConnector {
 /// stops at TCP, so an upstream that accepts and then stalls the handshake would otherwise
 /// hold the request until `--request-timeout` (or forever, with none).
 #[derive(Clone, Debug)]
-pub struct TimedConnector {
+pub(crate) struct TimedConnector {
     inner: HttpsConnector<ResolvingConnector>,
     timeout: Duration,
 }
@@ -76,7 +74,7 @@ const UPSTREAM_CONNECTION_WINDOW: u32 = STREAMS_PER_CONNECTION as u32 * UPSTREAM
 // === impl ClientFactory ===
 
 impl ClientFactory {
-    pub fn new(config: &UpstreamConfig) -> Result<Self, BoxError> {
+    pub(crate) fn new(config: &UpstreamConfig) -> Result<Self, BoxError> {
         let tls = tls_config(&config.extra_roots)?;
         let mut http = HttpConnector::new();
         // hyper-rustls hands https URIs to the TCP connector too.
@@ -103,7 +101,7 @@ impl ClientFactory {
     }
 
     /// A new pair of clients, with empty pools.
-    pub fn clients(&self) -> Clients {
+    pub(crate) fn clients(&self) -> Clients {
         let build = |h2_only: bool| {
             let mut builder = Client::builder(TokioExecutor::new());
             builder
@@ -284,192 +282,3 @@ impl std::fmt::Debug for UpstreamTcp {
         f.debug_struct("UpstreamTcp").finish_non_exhaustive()
     }
 }
-
-// === routing ===
-
-/// Decide the upstream of a request, or refuse it.
-pub fn route_request(
-    route: &Route,
-    default_scheme: &Scheme,
-    signing: &SigningConfig,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Result<Target, Synthetic> {
-    if method == Method::CONNECT {
-        return Err(Synthetic::connect_not_supported());
-    }
-    if let Some(protocols) = unsupported_upgrade(headers) {
-        return Err(Synthetic::upgrade_not_supported(&protocols));
-    }
-    if uri.path() == "*" {
-        return Err(Synthetic::bad_request(
-            "invalid-request",
-            "asterisk-form request targets (`OPTIONS *`) cannot be forwarded",
-        ));
-    }
-    let requested = requested_authority(uri, headers)?;
-    match route {
-        Route::Fixed(target) => {
-            // Apps on fixed routes send `Host: 127.0.0.1:8081`, which is fine; naming a
-            // different Lattice service means the request reached the wrong listener.
-            if let Some(requested) = &requested
-                && signing.allows_host(requested.as_str())
-                && !requested.host().eq_ignore_ascii_case(target.host())
-            {
-                return Err(Synthetic::misdirected(
-                    requested.as_str(),
-                    &target.to_string(),
-                ));
-            }
-            Ok(target.clone())
-        }
-        Route::FromRequest => {
-            let Some(authority) = requested else {
-                return Err(Synthetic::bad_request(
-                    "missing-host",
-                    "the request names no host: use the sidecar as an HTTP proxy (absolute URL) or send a Host header naming the service",
-                ));
-            };
-            if !signing.allows_host(authority.as_str()) {
-                return Err(Synthetic::host_not_allowed(authority.as_str()));
-            }
-            let client_scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
-            let scheme = if client_scheme == Scheme::HTTPS {
-                Scheme::HTTPS
-            } else {
-                default_scheme.clone()
-            };
-            // `http://svc:80/` means "the default port", which for https is 443.
-            let authority = without_default_port(&client_scheme, &authority);
-            let authority = without_default_port(&scheme, &authority);
-            Ok(Target { scheme, authority })
-        }
-    }
-}
-
-/// The protocols an `Upgrade` header asks for, unless it asks for nothing or only `h2c`.
-/// The sidecar never switches protocols: Lattice has no WebSockets, and a tunnel could
-/// not be signed. `Upgrade: h2c` (what `curl --http2` sends for http:// URLs) is ignored
-/// and the request served as HTTP/1.1, which RFC 9110 §7.8 allows and clients expect.
-fn unsupported_upgrade(headers: &HeaderMap) -> Option<String> {
-    let protocols: Vec<&str> = headers
-        .get_all(UPGRADE)
-        .iter()
-        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    match protocols.iter().all(|p| p.eq_ignore_ascii_case("h2c")) {
-        true => None,
-        false => Some(protocols.join(", ")),
-    }
-}
-
-/// The host a request names: the URI's authority (absolute-form, or HTTP/2
-/// `:authority`), else the `Host` header.
-fn requested_authority(uri: &Uri, headers: &HeaderMap) -> Result<Option<Authority>, Synthetic> {
-    let mut hosts = headers.get_all(HOST).iter();
-    let host = hosts.next();
-    if hosts.next().is_some() {
-        return Err(Synthetic::bad_request(
-            "invalid-host",
-            "the request has more than one Host header",
-        ));
-    }
-    let authority = match (uri.authority(), host) {
-        (Some(authority), _) => authority.clone(),
-        (None, None) => return Ok(None),
-        (None, Some(value)) if value.is_empty() => return Ok(None),
-        (None, Some(value)) => Authority::try_from(value.as_bytes()).map_err(|_| {
-            Synthetic::bad_request("invalid-host", "the Host header is not a valid host[:port]")
-        })?,
-    };
-    if authority.as_str().contains('@') {
-        return Err(Synthetic::bad_request(
-            "invalid-host",
-            "the request host must not contain user info (`user@`)",
-        ));
-    }
-    Ok(Some(authority))
-}
-
-/// `scheme://authority` of the target plus the path and query exactly as received.
-pub fn upstream_uri(target: &Target, uri: &Uri) -> Result<Uri, Synthetic> {
-    let path_and_query = uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    Uri::builder()
-        .scheme(target.scheme.clone())
-        .authority(target.authority.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|_| {
-            Synthetic::bad_request("invalid-request", "the request target cannot be forwarded")
-        })
-}
-
-// === header hygiene ===
-
-/// Prepare client headers for signing and forwarding: drop hop-by-hop headers (and what
-/// `Connection` names), `Host` (the upstream's is set from the URI), `Expect` (the sidecar
-/// answers `100-continue` itself), and any client-supplied signature headers. `TE:
-/// trailers` survives, for gRPC. Every other header is kept.
-pub fn clean_request_headers(headers: &mut HeaderMap) {
-    let wants_trailers = headers
-        .get_all(TE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| {
-            t.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .eq_ignore_ascii_case("trailers")
-        });
-    remove_hop_by_hop(headers);
-    headers.remove(HOST);
-    headers.remove(EXPECT);
-    headers.remove("http2-settings");
-    for name in SIGNER_OWNED_HEADERS {
-        headers.remove(name);
-    }
-    if wants_trailers {
-        headers.insert(TE, HeaderValue::from_static("trailers"));
-    }
-}
-
-/// Drop hop-by-hop headers from an upstream response.
-pub fn clean_response_headers(headers: &mut HeaderMap) {
-    remove_hop_by_hop(headers);
-}
-
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in [CONNECTION, TE, TRANSFER_ENCODING, UPGRADE] {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    let proxy: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| n.as_str().starts_with("proxy-"))
-        .cloned()
-        .collect();
-    for name in proxy {
-        headers.remove(name);
-    }
-}
-
-#[cfg(test)]
-mod tests;

@@ -1,20 +1,20 @@
-//! Checks on what a client sent, before it is routed: the request must name one host,
-//! one way. hyper's parser already refuses malformed request lines, header bytes,
-//! obs-fold continuation lines and conflicting `Content-Length`s; this refuses what it
-//! lets through but a signing proxy should not guess about.
+//! Where a request goes, or why it goes nowhere: the whole request-to-upstream decision.
 //!
-//! [`map_request`] is the whole request-to-upstream decision ([`route_request`], then
-//! these checks); it is pure, and `fuzz/fuzz_targets/request_mapping.rs` calls it.
+//! [`map_request`] is [`route_request`] (fixed route, proxy URI or `Host`, and the host
+//! allow-list), then [`check_request`] (the request must name one host, one way, and be
+//! framed plainly). hyper's parser already refuses malformed request lines, header bytes,
+//! obs-fold continuation lines and conflicting `Content-Length`s; this refuses what it
+//! lets through but a signing proxy should not guess about. It is pure, and
+//! `fuzz/fuzz_targets/request_mapping.rs` calls it.
 
-use http::header::{HOST, TRANSFER_ENCODING};
-use http::uri::{Authority, Scheme};
+use http::header::{HOST, TRANSFER_ENCODING, UPGRADE};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Uri};
 use lattice_client::SigningConfig;
 
-use crate::config::{Route, Target};
+use crate::config::{Route, Target, without_default_port};
 use crate::errors::Synthetic;
-use crate::listener::MAX_HEADERS;
-use crate::upstream::route_request;
+use crate::limits::MAX_HEADERS;
 
 /// Decide the upstream of a request, or refuse it: [`route_request`], then
 /// [`check_request`] (so a host off the allow-list is reported as that, 403). No I/O; the
@@ -30,6 +30,129 @@ pub fn map_request(
     let target = route_request(route, default_scheme, signing, method, uri, headers)?;
     check_request(uri, headers)?;
     Ok(target)
+}
+
+/// Decide the upstream of a request, or refuse it.
+pub fn route_request(
+    route: &Route,
+    default_scheme: &Scheme,
+    signing: &SigningConfig,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Target, Synthetic> {
+    if method == Method::CONNECT {
+        return Err(Synthetic::connect_not_supported());
+    }
+    if let Some(protocols) = unsupported_upgrade(headers) {
+        return Err(Synthetic::upgrade_not_supported(&protocols));
+    }
+    if uri.path() == "*" {
+        return Err(Synthetic::bad_request(
+            "invalid-request",
+            "asterisk-form request targets (`OPTIONS *`) cannot be forwarded",
+        ));
+    }
+    let requested = requested_authority(uri, headers)?;
+    match route {
+        Route::Fixed(target) => {
+            // Apps on fixed routes send `Host: 127.0.0.1:8081`, which is fine; naming a
+            // different Lattice service means the request reached the wrong listener.
+            if let Some(requested) = &requested
+                && signing.allows_host(requested.as_str())
+                && !requested.host().eq_ignore_ascii_case(target.host())
+            {
+                return Err(Synthetic::misdirected(
+                    requested.as_str(),
+                    &target.to_string(),
+                ));
+            }
+            Ok(target.clone())
+        }
+        Route::FromRequest => {
+            let Some(authority) = requested else {
+                return Err(Synthetic::bad_request(
+                    "missing-host",
+                    "the request names no host: use the sidecar as an HTTP proxy (absolute URL) or send a Host header naming the service",
+                ));
+            };
+            if !signing.allows_host(authority.as_str()) {
+                return Err(Synthetic::host_not_allowed(authority.as_str()));
+            }
+            let client_scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
+            let scheme = if client_scheme == Scheme::HTTPS {
+                Scheme::HTTPS
+            } else {
+                default_scheme.clone()
+            };
+            // `http://svc:80/` means "the default port", which for https is 443.
+            let authority = without_default_port(&client_scheme, &authority);
+            let authority = without_default_port(&scheme, &authority);
+            Ok(Target { scheme, authority })
+        }
+    }
+}
+
+/// The protocols an `Upgrade` header asks for, unless it asks for nothing or only `h2c`.
+/// The sidecar never switches protocols: Lattice has no WebSockets, and a tunnel could
+/// not be signed. `Upgrade: h2c` (what `curl --http2` sends for http:// URLs) is ignored
+/// and the request served as HTTP/1.1, which RFC 9110 §7.8 allows and clients expect.
+fn unsupported_upgrade(headers: &HeaderMap) -> Option<String> {
+    let protocols: Vec<&str> = headers
+        .get_all(UPGRADE)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    match protocols.iter().all(|p| p.eq_ignore_ascii_case("h2c")) {
+        true => None,
+        false => Some(protocols.join(", ")),
+    }
+}
+
+/// The host a request names: the URI's authority (absolute-form, or HTTP/2
+/// `:authority`), else the `Host` header.
+fn requested_authority(uri: &Uri, headers: &HeaderMap) -> Result<Option<Authority>, Synthetic> {
+    let mut hosts = headers.get_all(HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(Synthetic::bad_request(
+            "invalid-host",
+            "the request has more than one Host header",
+        ));
+    }
+    let authority = match (uri.authority(), host) {
+        (Some(authority), _) => authority.clone(),
+        (None, None) => return Ok(None),
+        (None, Some(value)) if value.is_empty() => return Ok(None),
+        (None, Some(value)) => Authority::try_from(value.as_bytes()).map_err(|_| {
+            Synthetic::bad_request("invalid-host", "the Host header is not a valid host[:port]")
+        })?,
+    };
+    if authority.as_str().contains('@') {
+        return Err(Synthetic::bad_request(
+            "invalid-host",
+            "the request host must not contain user info (`user@`)",
+        ));
+    }
+    Ok(Some(authority))
+}
+
+/// `scheme://authority` of the target plus the path and query exactly as received.
+pub fn upstream_uri(target: &Target, uri: &Uri) -> Result<Uri, Synthetic> {
+    let path_and_query = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    Uri::builder()
+        .scheme(target.scheme.clone())
+        .authority(target.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| {
+            Synthetic::bad_request("invalid-request", "the request target cannot be forwarded")
+        })
 }
 
 /// Refuse requests whose target is ambiguous:
@@ -168,101 +291,4 @@ fn printable(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use http::{HeaderName, HeaderValue, StatusCode};
-
-    use super::*;
-
-    const ORDERS: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
-
-    fn check(uri: &str, pairs: &[(&str, &str)]) -> Result<(), (StatusCode, &'static str)> {
-        let headers: HeaderMap = pairs
-            .iter()
-            .map(|(n, v)| {
-                (
-                    HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                    HeaderValue::from_str(v).unwrap(),
-                )
-            })
-            .collect();
-        check_request(&uri.parse().unwrap(), &headers).map_err(|s| (s.status, s.code))
-    }
-
-    #[test]
-    fn host_and_target_must_agree() {
-        let url = format!("http://{ORDERS}/x");
-        assert_eq!(check(&url, &[("host", ORDERS)]), Ok(()));
-        let upper = ORDERS.to_ascii_uppercase();
-        assert_eq!(check(&url, &[("host", &format!("{upper}.:80"))]), Ok(()));
-        assert_eq!(
-            check(
-                &format!("https://{ORDERS}/"),
-                &[("host", &format!("{ORDERS}:443"))]
-            ),
-            Ok(())
-        );
-        let refused = Err((StatusCode::BAD_REQUEST, "invalid-host"));
-        assert_eq!(check(&url, &[("host", "example.com")]), refused);
-        assert_eq!(check(&url, &[("host", &format!("{ORDERS}:443"))]), refused);
-        // A Host that is not host[:port] (or empty) cannot name the same host.
-        assert_eq!(check(&url, &[("host", "")]), refused);
-        assert_eq!(check(&url, &[("host", &format!("{ORDERS}/x"))]), refused);
-        // Origin-form: only the Host header names the host.
-        assert_eq!(check("/x", &[("host", "example.com")]), Ok(()));
-    }
-
-    #[test]
-    fn ports_must_be_valid() {
-        let refused = Err((StatusCode::BAD_REQUEST, "invalid-host"));
-        assert_eq!(check("/", &[("host", &format!("{ORDERS}:99999"))]), refused);
-        assert_eq!(check("/", &[("host", &format!("{ORDERS}:0"))]), refused);
-        assert_eq!(check(&format!("http://{ORDERS}:65536/"), &[]), refused);
-        assert_eq!(check("http://[::1]:70000/", &[]), refused);
-        assert_eq!(check("http://[::1]/", &[]), Ok(()));
-        assert_eq!(check(&format!("http://{ORDERS}:8443/"), &[]), Ok(()));
-        // User info is route_request's to refuse, with its own message.
-        assert_eq!(check(&format!("http://u:p@{ORDERS}/"), &[]), Ok(()));
-    }
-
-    #[test]
-    fn only_http_schemes_and_chunked_framing() {
-        let refused = Err((StatusCode::BAD_REQUEST, "invalid-request"));
-        assert_eq!(check(&format!("ftp://{ORDERS}/"), &[]), refused);
-        assert_eq!(
-            check("/", &[("transfer-encoding", "gzip, chunked")]),
-            refused
-        );
-        assert_eq!(check("/", &[("transfer-encoding", " Chunked ")]), Ok(()));
-        // Two codings are refused alike whether in one header line or in two.
-        assert_eq!(
-            check("/", &[("transfer-encoding", "chunked, chunked")]),
-            refused
-        );
-        assert_eq!(
-            check(
-                "/",
-                &[
-                    ("transfer-encoding", "chunked"),
-                    ("transfer-encoding", "chunked")
-                ]
-            ),
-            refused
-        );
-        assert_eq!(check("/", &[("transfer-encoding", "")]), refused);
-    }
-
-    #[test]
-    fn header_fields_are_limited_as_for_http1() {
-        let names: Vec<String> = (0..MAX_HEADERS).map(|i| format!("x-h{i}")).collect();
-        let mut pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
-        assert_eq!(check("/", &pairs), Ok(()));
-        pairs.push(("x-one-more", "v"));
-        assert_eq!(
-            check("/", &pairs),
-            Err((
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "too-many-headers"
-            ))
-        );
-    }
-}
+mod tests;

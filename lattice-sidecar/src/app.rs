@@ -1,0 +1,252 @@
+//! The app: binds the listeners, builds the building blocks (credentials, signer,
+//! metrics, per-worker clients and proxies), serves until a signal, then drains.
+
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use lattice_client::{CredentialsCache, Signer};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::admin::Admin;
+use crate::client::ClientFactory;
+use crate::config::{Config, LogConfig, LogFormat, Route};
+use crate::errors::BoxError;
+use crate::limits::{self, ConnectionLimit};
+use crate::listener::{self, ServeSettings};
+use crate::metrics::Metrics;
+use crate::pool::Pools;
+use crate::proxy::Proxy;
+use crate::signing;
+use crate::workers::{self, ListenerService, Workers};
+
+/// How often the credentials cache is checked, so refreshes (early, or retries after a
+/// failure) happen even without traffic.
+const CREDENTIALS_TICK: Duration = Duration::from_secs(1);
+/// On shutdown, how long (at most half the grace period) connections stay open with every
+/// HTTP/1 response saying `Connection: close` before idle ones are closed. A busy
+/// keep-alive client then leaves after a complete response instead of racing the close of
+/// an idle connection with its next request (which would get zero bytes back).
+const DRAIN_SETTLE: Duration = Duration::from_secs(1);
+
+/// Why the sidecar could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot set up the upstream client: {0}")]
+    Client(BoxError),
+    #[error("cannot start the worker threads: {0}")]
+    Workers(std::io::Error),
+}
+
+/// Install the global tracing subscriber: `--log`, else `RUST_LOG`, else `info`.
+pub fn init_tracing(config: &LogConfig, rust_log: Option<String>) {
+    let filter = config
+        .filter
+        .clone()
+        .or(rust_log)
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stdout);
+    let _ = match config.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+}
+
+/// A bound proxy listener.
+struct BoundListener {
+    tcp: TcpListener,
+    route: Route,
+    /// For logs and metrics: the address, and the fixed upstream if any.
+    label: String,
+}
+
+/// Bind every listener, then serve until the first message on `signals`; then stop
+/// accepting, let in-flight requests finish within the grace period (a second signal
+/// cuts it short), and return. While draining, HTTP/1 responses carry `Connection: close`,
+/// and idle connections are closed after 1 s (at most half the grace).
+pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Result<(), RunError> {
+    let mut listeners = Vec::new();
+    for listener in &config.listeners {
+        let tcp = bind(listener.addr).await?;
+        let label = match &listener.route {
+            Route::FromRequest => local_label(&tcp),
+            Route::Fixed(target) => format!("{} -> {target}", local_label(&tcp)),
+        };
+        let route = listener.route.clone();
+        listeners.push(BoundListener { tcp, route, label });
+    }
+    let admin_tcp = bind(config.admin.addr).await?;
+    let open_file_limit = limits::raise_open_file_limit();
+    let max_connections = limits::max_connections(config.server.max_connections, open_file_limit);
+
+    let credentials = signing::credentials(&config.signing.credentials).await;
+    let signer = Signer::new(config.signing.config.clone(), credentials.clone());
+    let metrics = Metrics::new(credentials.clone(), &config.configured_hosts());
+    let settings = ServeSettings::new(&config.server);
+    let shared = workers::Shared {
+        settings: settings.clone(),
+        metrics: metrics.clone(),
+        draining: Arc::new(AtomicBool::new(false)),
+        settle: DRAIN_SETTLE.min(config.server.shutdown_grace / 2),
+    };
+    // Built before anything is spawned, so a bad upstream setting fails startup cleanly.
+    let services = (0..config.server.workers)
+        .map(|_| worker_services(&config, &listeners, &signer, &metrics))
+        .collect::<Result<Vec<_>, _>>()?;
+    let workers = Workers::start(services, &shared).map_err(RunError::Workers)?;
+    let refresher = tokio::spawn(keep_credentials_fresh(credentials.clone()));
+    let serving = Arc::new(AtomicBool::new(false));
+    let admin = Admin::new(serving.clone(), credentials, metrics.clone());
+    let admin_metrics = metrics.clone();
+    let admin_task = tokio::spawn(async move {
+        let handler = move |request| admin.clone().handle(request);
+        listener::serve_admin(
+            admin_tcp,
+            "admin".to_owned(),
+            &settings,
+            admin_metrics,
+            handler,
+        )
+        .await;
+    });
+
+    {
+        let limit = ConnectionLimit::new(max_connections);
+        let loops = listeners.into_iter().enumerate().map(|(index, bound)| {
+            let workers = &workers;
+            let (limit, metrics) = (&limit, &metrics);
+            async move {
+                listener::accept(
+                    bound.tcp,
+                    &bound.label,
+                    limit,
+                    metrics,
+                    |stream, peer, permit| workers.dispatch(index, stream, peer, permit),
+                )
+                .await
+            }
+        });
+        let accepting = pin!(join_all(loops));
+        serving.store(true, Ordering::Release);
+        tracing::info!(
+            workers = config.server.workers,
+            max_connections,
+            open_file_limit =
+                open_file_limit.map_or_else(|| "unlimited".to_owned(), |l| l.to_string()),
+            "lattice-sidecar ready to serve"
+        );
+        tokio::select! {
+            _ = accepting => {}
+            _ = signals.recv() => {}
+        }
+        // Dropping the accept loops closes the listeners: new connections are refused.
+    }
+    serving.store(false, Ordering::Release);
+    shared.draining.store(true, Ordering::Release);
+    drain(workers, config.server.shutdown_grace, &mut signals).await;
+    admin_task.abort();
+    refresher.abort();
+    Ok(())
+}
+
+/// One worker's services, one per listener: its own upstream clients (so connection
+/// pools), shared by its listeners.
+fn worker_services(
+    config: &Config,
+    listeners: &[BoundListener],
+    signer: &Signer,
+    metrics: &Metrics,
+) -> Result<Vec<ListenerService>, RunError> {
+    let factory = ClientFactory::new(&config.upstream).map_err(RunError::Client)?;
+    let pool_signer = signer.clone();
+    let pools = Pools::new(move || signing::sign_clients(&pool_signer, factory.clients()));
+    let services = listeners.iter().map(|bound| ListenerService {
+        label: bound.label.clone(),
+        proxy: Proxy::new(
+            bound.route.clone(),
+            &config.upstream,
+            signer.clone(),
+            pools.clone(),
+            metrics.clone(),
+        ),
+    });
+    Ok(services.collect())
+}
+
+/// Wait for the workers to finish their requests, within `grace`; a second signal ends it.
+async fn drain(workers: Workers, grace: Duration, signals: &mut mpsc::UnboundedReceiver<()>) {
+    tracing::info!(
+        grace_ms = grace.as_millis() as u64,
+        "shutting down: draining in-flight requests"
+    );
+    tokio::select! {
+        drained = tokio::time::timeout(grace, workers.drain()) => match drained {
+            Ok(()) => tracing::info!("drained; exiting"),
+            Err(_) => tracing::warn!("shutdown grace period elapsed with requests still in flight; exiting"),
+        },
+        _ = signals.recv() => tracing::warn!("second signal: exiting without waiting for in-flight requests"),
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, RunError> {
+    let tcp = TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Bind { addr, source })?;
+    let local = tcp.local_addr().unwrap_or(addr);
+    if !local.ip().is_loopback() {
+        tracing::warn!(addr = %local, "listening on a non-loopback address (--allow-non-loopback): anyone who can reach it can send requests signed as this AWS identity");
+    }
+    tracing::info!(addr = %local, "listening");
+    Ok(tcp)
+}
+
+fn local_label(tcp: &TcpListener) -> String {
+    tcp.local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+/// Load credentials, then keep poking the cache: `cached()` starts a background refresh
+/// when one is due (early, before expiry) or when a failed one may be retried.
+async fn keep_credentials_fresh(credentials: CredentialsCache) {
+    match credentials.warm().await {
+        Ok(()) => tracing::info!("AWS credentials loaded"),
+        Err(error) => {
+            tracing::warn!(%error, "AWS credentials not loaded yet; requests get 503 until they are; retrying in the background")
+        }
+    }
+    let mut tick = tokio::time::interval(CREDENTIALS_TICK);
+    let mut loaded = credentials.cached().is_some();
+    loop {
+        tick.tick().await;
+        let now_loaded = credentials.cached().is_some();
+        if now_loaded != loaded {
+            match now_loaded {
+                true => tracing::info!("AWS credentials loaded"),
+                false => tracing::warn!(
+                    "AWS credentials expired and could not be refreshed; requests get 503"
+                ),
+            }
+            loaded = now_loaded;
+        }
+    }
+}
