@@ -43,7 +43,7 @@ start_upstream
 # start_sidecars SIDE...: stop the running sidecars and start fresh ones, in the order
 # given. Each round gets new processes: a process keeps whatever it drew at start for all
 # its life, and with the same two sidecars for a whole run one binary once won all six
-# rounds of a run and lost all ten of the next (bench/SIDECAR.md, run 13).
+# rounds of a run and lost all ten of the next (2026-11-23).
 start_sidecars() {
   local side pid kept=()
   for side in A B; do

@@ -1,6 +1,7 @@
-# Shared by bench/sidecar.sh, ab_sidecar.sh, upstream_protocol.sh and flamegraphs.sh
-# (sourced, not run): a scratch directory, child processes killed on exit, the local TLS
-# upstream plus a sidecar in front of it, and small statistics helpers. Loopback only.
+# Shared by bench/sidecar.sh, ab_sidecar.sh, upstream_protocol.sh, one_cpu.sh and
+# flamegraphs.sh (sourced, not run): a scratch directory, child processes killed on exit, the
+# local TLS upstream plus a sidecar in front of it, nginx as the reference proxy, and small
+# statistics helpers. Loopback only.
 # Needs ROOT, HOST, SIDECAR_BIN and UPSTREAM_BIN set.
 
 WORK="$(mktemp -d -t "${BENCH_NAME:-bench}.XXXXXX")"

@@ -2,7 +2,9 @@
 # What the upstream costs the sidecar's added latency: two upstreams side by side, each with
 # its own sidecar. By default upstream A offers h2 and http/1.1 by ALPN (the sidecar then
 # picks h2) and upstream B only http/1.1. Each round measures p50 at a fixed low rate on all
-# four paths, back to back. Loopback only; every load run is bounded.
+# four paths, back to back. Loopback only; every load run is bounded. Each side's processes
+# start once, so a run is one draw of what a process gets at start (bench/ab_sidecar.sh
+# restarts every round for that reason): compare runs, not only rounds.
 #
 #   cargo build --release -p lattice-sidecar -p bench-upstream
 #   bench/upstream_protocol.sh       # 3 rounds x 4 paths x 5 s, about 1 minute

@@ -6,11 +6,11 @@
 #   scripts/build-pgo.sh                            # about 10 minutes on 2 cores
 #
 # Why: a proxy's per-request path is long and, at low request rates, runs cold (see
-# bench/SIDECAR.md). PGO lays out and inlines the code by measured use, which the compiler
+# bench/README.md). PGO lays out and inlines the code by measured use, which the compiler
 # cannot guess. On the bench machine, over 24 alternating rounds against the regular build
 # (fresh processes each round), it raised the sidecar's throughput at c=64 in 17 (by 7% at
 # the median) and lowered its CPU per request in 20 (by 11%); latency at 200 req/s
-# did not change measurably (bench/SIDECAR.md, run 13).
+# did not change measurably (bench/ab_sidecar.sh, 2026-11-23).
 #
 # Steps: an instrumented build; a training run, which is the benchmark's quick mode
 # (HTTP/1.1 and h2c load, one request at a time at 200 req/s, a streamed response, a 100 MiB
