@@ -27,6 +27,11 @@ use tower::Service;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// The repository README's code blocks: every Rust snippet a user reads there compiles.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct RepositoryReadmeDoctests;
+
 /// A boxed error, as the binaries report them.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 

@@ -1,16 +1,18 @@
 //! `request_mapping`: how the sidecar turns a request's method, URI and headers into an
-//! upstream (`lattice_sidecar::route::map_request`). It never panics; a request it
-//! accepts goes over https (unless the listener's scheme is http and the client did not
-//! ask for https) to a host on the allow-list, without user info, with a valid port, to
-//! the host the request named (URI and `Host` agreeing); a refusal is a 4xx whose message
-//! is one printable line.
+//! upstream (`lattice_sidecar::route::map_request`), then signs it. It never panics; a
+//! request it accepts goes over https (unless the listener's scheme is http and the client
+//! did not ask for https), without user info, with a valid port, to the host the request
+//! named (URI and `Host` agreeing), and is signed only if that host is on the allow-list
+//! (the signer refuses the others); a refusal is a 4xx whose message is one printable
+//! line.
 #![no_main]
 
 use std::sync::OnceLock;
+use std::time::{Duration, UNIX_EPOCH};
 
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
-use lattice_client::SigningConfig;
+use lattice_client::{Credentials, ErrorKind, Signed, SigningConfig};
 use lattice_sidecar::config::{Route, Target};
 use lattice_sidecar::route::{map_request, upstream_uri};
 use libfuzzer_sys::fuzz_target;
@@ -136,10 +138,6 @@ fuzz_target!(|data: &[u8]| {
     match &route {
         Route::Fixed(fixed) => assert_eq!(&target, fixed),
         Route::FromRequest => {
-            assert!(
-                signing.allows_host(authority),
-                "not on the allow-list: {authority}"
-            );
             let expected = match (uri.scheme(), &listener_scheme) {
                 (Some(s), _) if *s == Scheme::HTTPS => Scheme::HTTPS,
                 (_, listener) => listener.clone(),
@@ -171,5 +169,18 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(upstream.authority(), Some(&target.authority));
     if let Some(pq) = uri.path_and_query() {
         assert_eq!(upstream.path_and_query(), Some(pq));
+    }
+    // Signed as the sidecar's stack signs it (no Host header: the URI names the upstream),
+    // and only for a host on the allow-list.
+    let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "fuzz");
+    let time = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let mut signed_headers = HeaderMap::new();
+    let signed = signing.sign(&method, &upstream, &mut signed_headers, &credentials, time);
+    match (signing.allows_host(authority), signed) {
+        (true, Ok(Signed::Signed)) => {}
+        (false, Err(error)) if error.kind() == ErrorKind::HostNotAllowed => {}
+        // Other signing refusals (a header the signer cannot sign) are 400s in the sidecar.
+        (_, Err(error)) if error.kind() == ErrorKind::InvalidRequest => {}
+        (allowed, signed) => panic!("{authority}: allowed {allowed}, signed {signed:?}"),
     }
 });

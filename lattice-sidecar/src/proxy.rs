@@ -50,8 +50,6 @@ struct Inner {
 /// A request on its way: where it goes, and what the log and metrics say of it.
 struct Exchange {
     log: AccessLog,
-    /// The upstream's metrics label (bounded: see [`Metrics::upstream_label`]).
-    label: Arc<str>,
     grpc: bool,
     inbound_version: Version,
 }
@@ -88,7 +86,6 @@ impl Proxy {
         let (parts, body) = request.into_parts();
         let exchange = Exchange {
             log: AccessLog::start(&parts, self.inner.no_upstream.clone()),
-            label: self.inner.no_upstream.clone(),
             grpc: is_grpc(&parts.headers),
             inbound_version: parts.version,
         };
@@ -131,7 +128,6 @@ impl Proxy {
         // One copy, shared by the log and the pool key.
         let upstream: Arc<str> = target.authority.as_str().into();
         exchange.log.upstream = upstream.clone();
-        exchange.label = inner.metrics.upstream_label(&upstream);
         let uri = match upstream_uri(&target, &parts.uri) {
             Ok(uri) => uri,
             Err(synthetic) => return self.synthetic(synthetic, exchange),
@@ -193,9 +189,10 @@ impl Proxy {
     ) -> Response<ResponseBody> {
         let inner = &self.inner;
         let upstream = exchange.log.upstream.clone();
+        let label = self.label(&exchange);
         inner
             .metrics
-            .latency(&exchange.label, exchange.log.start.elapsed().as_secs_f64());
+            .latency(&label, exchange.log.start.elapsed().as_secs_f64());
         let (mut parts, body) = response.into_parts();
         // hyper decodes such a body by Transfer-Encoding and keeps Content-Length, which
         // would then describe a different body to the client (RFC 9112 §6.3: a sign of a
@@ -218,9 +215,7 @@ impl Proxy {
             exchange.log.forbidden = Some(Forbidden::new(error_type, slot, &inner.signer));
         }
         exchange.log.status = parts.status;
-        inner
-            .metrics
-            .response(&exchange.label, parts.status.as_u16());
+        inner.metrics.response(&label, parts.status.as_u16());
         Response::from_parts(parts, ResponseBody::upstream(body, exchange.log, lease))
     }
 
@@ -229,7 +224,7 @@ impl Proxy {
         &self,
         error: &BoxError,
         upstream: &str,
-        exchange: Exchange,
+        mut exchange: Exchange,
     ) -> Response<ResponseBody> {
         let inner = &self.inner;
         // A request body that failed to arrive fails the upstream call too; that is the
@@ -240,8 +235,13 @@ impl Proxy {
         }
         let synthetic = Synthetic::from_upstream_error(error, upstream);
         match synthetic.code {
+            // The signer's allow-list: the host was never an upstream.
+            "host-not-allowed" => {
+                exchange.log.upstream = inner.no_upstream.clone();
+                return self.synthetic(synthetic, exchange);
+            }
             "upstream-connect-failed" | "upstream-tls-failed" | "upstream-connect-timeout" => {
-                inner.metrics.connect_error(&exchange.label)
+                inner.metrics.connect_error(&self.label(&exchange))
             }
             code @ ("unsignable-request" | "signing-failed" | "credentials-unavailable") => {
                 inner.metrics.signing_failure(code)
@@ -252,16 +252,22 @@ impl Proxy {
         self.synthetic(synthetic, exchange)
     }
 
+    /// The exchange's `upstream` metrics label: `-` until an upstream is chosen, then a
+    /// bounded one (see [`Metrics::upstream_label`]).
+    fn label(&self, exchange: &Exchange) -> Arc<str> {
+        let upstream = &exchange.log.upstream;
+        match Arc::ptr_eq(upstream, &self.inner.no_upstream) {
+            true => upstream.clone(),
+            false => self.inner.metrics.upstream_label(upstream),
+        }
+    }
+
     /// The response for an error at the proxy edge. A gRPC client gets it as gRPC status
     /// (see [`Synthetic::into_grpc_response`]); the log and metrics keep the HTTP status.
     fn synthetic(&self, synthetic: Synthetic, exchange: Exchange) -> Response<ResponseBody> {
         tracing::debug!(status = synthetic.status.as_u16(), code = synthetic.code, message = %synthetic.message, "synthetic response");
-        let Exchange {
-            mut log,
-            label,
-            grpc,
-            ..
-        } = exchange;
+        let label = self.label(&exchange);
+        let Exchange { mut log, grpc, .. } = exchange;
         self.inner.metrics.synthetic(synthetic.code);
         self.inner
             .metrics

@@ -1,8 +1,10 @@
 //! Where a request goes, or why it goes nowhere: the whole request-to-upstream decision.
 //!
-//! [`map_request`] is [`route_request`] (fixed route, proxy URI or `Host`, and the host
-//! allow-list), then [`check_request`] (the request must name one host, one way, and be
-//! framed plainly). hyper's parser already refuses malformed request lines, header bytes,
+//! [`map_request`] is [`route_request`] (fixed route, proxy URI or `Host`), then
+//! [`check_request`] (the request must name one host, one way, and be framed plainly).
+//! Whether a host may be signed for is not decided here but by the signer, once per
+//! request: a host off its allow-list is refused there (403 `host-not-allowed`) before
+//! anything is sent. hyper's parser already refuses malformed request lines, header bytes,
 //! obs-fold continuation lines and conflicting `Content-Length`s; this refuses what it
 //! lets through but a signing proxy should not guess about. It is pure, and
 //! `fuzz/fuzz_targets/request_mapping.rs` calls it.
@@ -17,8 +19,8 @@ use crate::errors::Synthetic;
 use crate::limits::MAX_HEADERS;
 
 /// Decide the upstream of a request, or refuse it: [`route_request`], then
-/// [`check_request`] (so a host off the allow-list is reported as that, 403). No I/O; the
-/// proxy and the `request_mapping` fuzzer call it.
+/// [`check_request`]; a refused request whose target is off the allow-list is refused as
+/// that (403). No I/O; the proxy and the `request_mapping` fuzzer call it.
 pub fn map_request(
     route: &Route,
     default_scheme: &Scheme,
@@ -28,7 +30,14 @@ pub fn map_request(
     headers: &HeaderMap,
 ) -> Result<Target, Synthetic> {
     let target = route_request(route, default_scheme, signing, method, uri, headers)?;
-    check_request(uri, headers)?;
+    check_request(uri, headers).map_err(|refusal| {
+        // Of two reasons to refuse, a target off the allow-list is the one to report. Only
+        // refused requests pay for this look: the signer checks the others.
+        match route == &Route::FromRequest && !signing.allows_host(target.authority.as_str()) {
+            true => Synthetic::host_not_allowed(target.authority.as_str()),
+            false => refusal,
+        }
+    })?;
     Ok(target)
 }
 
@@ -76,9 +85,6 @@ pub fn route_request(
                     "the request names no host: use the sidecar as an HTTP proxy (absolute URL) or send a Host header naming the service",
                 ));
             };
-            if !signing.allows_host(authority.as_str()) {
-                return Err(Synthetic::host_not_allowed(authority.as_str()));
-            }
             let client_scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
             let scheme = if client_scheme == Scheme::HTTPS {
                 Scheme::HTTPS
@@ -254,7 +260,7 @@ pub fn check_request(uri: &Uri, headers: &HeaderMap) -> Result<(), Synthetic> {
 }
 
 /// The port after the host in `host[:port]`, if any, must be 1–65535. (`host:` is left to
-/// the allow-list, and user info to `route_request`: both refuse it.)
+/// the signer's allow-list, and user info to `route_request`: both refuse it.)
 fn check_port(text: &str) -> Result<(), Synthetic> {
     if text.contains('@') {
         return Ok(());

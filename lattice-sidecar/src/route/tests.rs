@@ -104,25 +104,34 @@ fn upstream_scheme_http_applies_to_request_routes() {
 }
 
 #[test]
+fn hosts_off_the_allow_list_are_left_to_the_signer() {
+    // Routed as named; the signer refuses them before anything is sent (403
+    // host-not-allowed, tested end to end in tests/tests/sidecar_hostile_input.rs).
+    let r = Route::FromRequest;
+    for (uri, host, target) in [
+        ("/", Some("example.com"), "https://example.com"),
+        ("/", Some("127.0.0.1:8080"), "https://127.0.0.1:8080"),
+        (
+            "http://169.254.169.254/latest",
+            None,
+            "https://169.254.169.254",
+        ),
+        (
+            &format!("http://{ORDERS}.evil.com/"),
+            None,
+            &format!("https://{ORDERS}.evil.com"),
+        ),
+    ] {
+        let pairs: Vec<(&str, &str)> = host.map(|h| ("host", h)).into_iter().collect();
+        assert_eq!(route(&r, Method::GET, uri, &pairs), Ok(target.to_owned()));
+        let authority = target.trim_start_matches("https://");
+        assert!(!signing().allows_host(authority), "{authority}");
+    }
+}
+
+#[test]
 fn refusals() {
     let r = Route::FromRequest;
-    let forbidden = Err((StatusCode::FORBIDDEN, "host-not-allowed"));
-    assert_eq!(
-        route(&r, Method::GET, "/", &[("host", "example.com")]),
-        forbidden
-    );
-    assert_eq!(
-        route(&r, Method::GET, "/", &[("host", "127.0.0.1:8080")]),
-        forbidden
-    );
-    assert_eq!(
-        route(&r, Method::GET, "http://169.254.169.254/latest", &[]),
-        forbidden
-    );
-    assert_eq!(
-        route(&r, Method::GET, &format!("http://{ORDERS}.evil.com/"), &[]),
-        forbidden
-    );
     assert_eq!(
         route(&r, Method::GET, "/", &[]),
         Err((StatusCode::BAD_REQUEST, "missing-host"))
@@ -302,5 +311,35 @@ fn header_fields_are_limited_as_for_http1() {
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "too-many-headers"
         ))
+    );
+}
+
+#[test]
+fn a_refused_request_off_the_allow_list_is_refused_as_that() {
+    let map = |uri: &str, host: &str| {
+        map_request(
+            &Route::FromRequest,
+            &Scheme::HTTPS,
+            &signing(),
+            &Method::GET,
+            &uri.parse().unwrap(),
+            &headers(&[("host", host)]),
+        )
+        .map(|t| t.to_string())
+        .map_err(|s| (s.status, s.code))
+    };
+    // URI and Host disagree: the target decides which refusal is reported.
+    assert_eq!(
+        map("http://example.com/", ORDERS),
+        Err((StatusCode::FORBIDDEN, "host-not-allowed"))
+    );
+    assert_eq!(
+        map(&format!("http://{ORDERS}/"), "example.com"),
+        Err((StatusCode::BAD_REQUEST, "invalid-host"))
+    );
+    // Accepted requests are not judged here: the signer is the allow-list.
+    assert_eq!(
+        map("/", "example.com"),
+        Ok("https://example.com".to_owned())
     );
 }
