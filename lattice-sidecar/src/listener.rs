@@ -41,8 +41,8 @@ const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Streams an h2c client may have open on one connection. RFC 9113 §6.5.2 asks for at
 /// least 100; the windows below are sized from it.
 pub(crate) const MAX_CONCURRENT_STREAMS: u32 = 100;
-/// Request body bytes an h2c client may send ahead on one stream.
-const STREAM_WINDOW: u32 = 256 * 1024;
+/// Request body bytes an h2c client may send ahead on one stream (hyper's default).
+const STREAM_WINDOW: u32 = 1024 * 1024;
 /// Enough for every stream's window at once, so that request bodies parked on streams
 /// whose upstream reads slowly can never use up the connection's window and stall the
 /// client's other streams (see `client` for the same rule toward the upstream).
