@@ -45,7 +45,11 @@ fn main() {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}; usage: instructions <{}> <{}> <N>", SIGNERS.join("|"), CASES.join("|"));
+    eprintln!(
+        "{problem}; usage: instructions <{}> <{}> <N>",
+        SIGNERS.join("|"),
+        CASES.join("|")
+    );
     std::process::exit(64);
 }
 
