@@ -19,7 +19,7 @@ use crate::clock::{SharedClock, SigningClock};
 use crate::credentials::CredentialsCache;
 use crate::error::{BuildError, Error};
 use crate::host::{DomainPattern, is_region_name, lattice_region_of, normalized};
-use crate::sign::{self, Header, Headers, SignedHost, SigningKeys, Timestamp, signed_host};
+use crate::sign::{self, Header, Headers, SignedHost, SigningCache, Timestamp, signed_host};
 
 /// The SigV4 signing name of VPC Lattice services.
 pub const SIGNING_NAME: &str = "vpc-lattice-svcs";
@@ -109,9 +109,10 @@ pub enum Signed {
 ///
 /// # State
 /// A configuration and its clones share the one cache signing keeps: the signing keys
-/// derived from credentials. A SigV4 key is kept per credentials, day, region and service,
-/// a SigV4A key per credentials; the key of an entry is everything it is derived from, so
-/// entries never go stale, and the eight newest are kept. Nothing is kept per thread.
+/// derived from credentials, a SigV4 key per credentials, day, region and service and a
+/// SigV4A key per credentials, each with the session token as a header value, and the
+/// `x-amz-date` value of the latest second. An entry's key is everything it is derived
+/// from, so entries never go stale; the eight newest are kept. Nothing is kept per thread.
 #[derive(Clone)]
 pub struct SigningConfig {
     inner: Arc<ConfigInner>,
@@ -127,8 +128,9 @@ struct ConfigInner {
     unsigned_prefixes: Vec<String>,
     path_encoding: PathEncoding,
     signing_name: String,
-    /// The signing keys derived so far: all the state signing keeps.
-    keys: SigningKeys,
+    /// The signing keys derived so far and the header values built from them and the clock:
+    /// all the state signing keeps.
+    cache: SigningCache,
 }
 
 /// Builder for [`SigningConfig`]; `build()` reports every problem at once.
@@ -251,7 +253,7 @@ impl SigningConfig {
                 scope: scope.for_signing(),
                 time: &time,
             };
-            let signed = sign::sign(&mut request, params, &self.inner.keys)?;
+            let signed = sign::sign(&mut request, params, &self.inner.cache)?;
             tracing::trace!(%host, ?scope, "signed request");
             signed
         };
@@ -504,7 +506,7 @@ impl SigningConfigBuilder {
                 unsigned_prefixes,
                 path_encoding: self.path_encoding,
                 signing_name: self.signing_name,
-                keys: SigningKeys::new(),
+                cache: SigningCache::new(),
             }),
         })
     }

@@ -18,6 +18,7 @@ use http::header::{AUTHORIZATION, HOST};
 use http::uri::Scheme;
 use http::{HeaderMap, Method, Uri};
 use percent_encoding::percent_decode;
+use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
 use crate::error::Error;
@@ -86,9 +87,16 @@ pub(crate) type Headers<'a> = SmallVec<[Header<'a>; 20]>;
 #[derive(Clone, Default)]
 pub struct CanonicalRequest {
     text: String,
-    /// Where the `SignedHeaders` line starts in `text`.
-    signed_headers_start: usize,
 }
+
+/// Where a canonical request is written: the text of a [`CanonicalRequest`], or straight
+/// into SHA-256 when the signer needs only its hash (which saves a buffer per signature).
+pub(crate) trait Sink {
+    fn write(&mut self, text: &str);
+}
+
+/// SHA-256 of what is written.
+pub(crate) struct Hashed(Sha256);
 
 /// A header as it enters the canonical request.
 #[derive(Clone, Copy, Debug)]
@@ -180,10 +188,8 @@ impl CanonicalRequest {
 
     /// The `SignedHeaders` list: the signed header names, sorted, joined with `;`.
     pub fn signed_headers(&self) -> &str {
-        let end = self.text.len().saturating_sub(UNSIGNED_PAYLOAD.len() + 1);
-        self.text
-            .get(self.signed_headers_start..end)
-            .unwrap_or_default()
+        // The line before `UNSIGNED-PAYLOAD`; header values hold no line breaks.
+        self.text.rsplit('\n').nth(1).unwrap_or_default()
     }
 
     /// Write the canonical request of `method`, `uri` and `headers` (which it sorts).
@@ -194,53 +200,100 @@ impl CanonicalRequest {
         path_encoding: PathEncoding,
         headers: &mut [Header<'_>],
     ) -> Result<(), Error> {
-        let path = origin_form_path(uri)?;
-        let query = uri.query().unwrap_or_default();
-        let text = &mut self.text;
-        text.clear();
-        // Room for the usual case; a path or query that grows when encoded may reallocate.
-        let header_bytes: usize = headers
-            .iter()
-            .map(|h| 2 * h.name.len() + h.value.len() + 3)
-            .sum();
-        text.reserve(method.len() + path.len() + query.len() + header_bytes + 32);
-        text.push_str(method);
-        text.push('\n');
-        match path_encoding {
-            PathEncoding::Double => write_normalized_encoded_path(text, path),
-            PathEncoding::Single => text.push_str(path),
-        }
-        text.push('\n');
-        write_query(text, query);
-        text.push('\n');
-        // Stable: the values of a repeated header stay in request order.
-        headers.sort_by(|a, b| a.name.cmp(b.name));
-        for same_name in headers.chunk_by(|a, b| a.name == b.name) {
-            text.push_str(same_name[0].name);
-            text.push(':');
-            for (i, header) in same_name.iter().enumerate() {
-                if i > 0 {
-                    text.push(',');
-                }
-                if header.as_given {
-                    text.push_str(header.value);
-                } else {
-                    write_trimmed(text, header.value);
-                }
-            }
-            text.push('\n');
-        }
-        text.push('\n');
-        self.signed_headers_start = text.len();
-        for (i, same_name) in headers.chunk_by(|a, b| a.name == b.name).enumerate() {
+        self.text.clear();
+        write(&mut self.text, method, uri, path_encoding, headers)
+    }
+}
+
+/// Write the canonical request of `method`, `uri` and `headers` (which it sorts) into
+/// `out`: the one canonicalization, for the signer and for [`CanonicalRequest`].
+pub(crate) fn write(
+    out: &mut impl Sink,
+    method: &str,
+    uri: &Uri,
+    path_encoding: PathEncoding,
+    headers: &mut [Header<'_>],
+) -> Result<(), Error> {
+    let path = origin_form_path(uri)?;
+    out.write(method);
+    out.write("\n");
+    match path_encoding {
+        PathEncoding::Double => write_normalized_encoded_path(out, path),
+        PathEncoding::Single => out.write(path),
+    }
+    out.write("\n");
+    write_query(out, uri.query().unwrap_or_default());
+    out.write("\n");
+    // Stable: the values of a repeated header stay in request order.
+    headers.sort_by(|a, b| a.name.cmp(b.name));
+    for same_name in headers.chunk_by(|a, b| a.name == b.name) {
+        out.write(same_name[0].name);
+        out.write(":");
+        for (i, header) in same_name.iter().enumerate() {
             if i > 0 {
-                text.push(';');
+                out.write(",");
             }
-            text.push_str(same_name[0].name);
+            if header.as_given {
+                out.write(header.value);
+            } else {
+                write_trimmed(out, header.value);
+            }
         }
-        text.push('\n');
-        text.push_str(UNSIGNED_PAYLOAD);
-        Ok(())
+        out.write("\n");
+    }
+    out.write("\n");
+    write_signed_headers(out, headers);
+    out.write("\n");
+    out.write(UNSIGNED_PAYLOAD);
+    Ok(())
+}
+
+/// The `SignedHeaders` list of sorted `headers`: each name once, joined with `;`.
+pub(crate) fn write_signed_headers(out: &mut impl Sink, headers: &[Header<'_>]) {
+    for (i, same_name) in headers.chunk_by(|a, b| a.name == b.name).enumerate() {
+        if i > 0 {
+            out.write(";");
+        }
+        out.write(same_name[0].name);
+    }
+}
+
+// === impl Sink ===
+
+impl Sink for String {
+    fn write(&mut self, text: &str) {
+        self.push_str(text);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn write(&mut self, text: &str) {
+        self.extend_from_slice(text.as_bytes());
+    }
+}
+
+impl Sink for Hashed {
+    fn write(&mut self, text: &str) {
+        self.0.update(text.as_bytes());
+    }
+}
+
+/// Counts the bytes written, to size a buffer before writing into it.
+impl Sink for usize {
+    fn write(&mut self, text: &str) {
+        *self += text.len();
+    }
+}
+
+// === impl Hashed ===
+
+impl Hashed {
+    pub(crate) fn new() -> Self {
+        Self(Sha256::new())
+    }
+
+    pub(crate) fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
     }
 }
 
@@ -336,9 +389,9 @@ fn origin_form_path(uri: &Uri) -> Result<&str, Error> {
 }
 
 /// The query's `key=value` pairs, decoded and encoded again, sorted.
-fn write_query(out: &mut String, raw: &str) {
+fn write_query(out: &mut impl Sink, raw: &str) {
     if is_canonical_query(raw) {
-        out.push_str(raw);
+        out.write(raw);
         return;
     }
     let mut pairs: SmallVec<[(Cow<'_, str>, Cow<'_, str>); 8]> = SmallVec::new();
@@ -349,18 +402,18 @@ fn write_query(out: &mut String, raw: &str) {
     pairs.sort_unstable();
     for (i, (key, value)) in pairs.iter().enumerate() {
         if i > 0 {
-            out.push('&');
+            out.write("&");
         }
-        out.push_str(key);
-        out.push('=');
-        out.push_str(value);
+        out.write(key);
+        out.write("=");
+        out.write(value);
     }
 }
 
 /// Whether `raw` is its own canonical form: `key=value` pairs with one `=` each, of bytes
 /// that decoding and encoding both leave as they are, already in sorted order. Most
-/// queries are, and copying them saves splitting, checking and sorting the pairs: XX% of a
-/// `sigv4/get+token` signature.
+/// queries are, and copying them saves splitting, checking and sorting the pairs: 5-6% of
+/// a `sigv4/get+token` signature, nearly all of the query's share (`benches/query_order.rs`).
 fn is_canonical_query(raw: &str) -> bool {
     // One pass over the bytes: `split` and `split_once` searched each pair twice.
     let bytes = raw.as_bytes();
@@ -416,8 +469,27 @@ const fn encode_set(extra: &[u8]) -> [bool; 256] {
     set
 }
 
-fn write_encoded(out: &mut String, value: &str, set: &[bool; 256]) {
+/// `%XX` for every byte, back to back: the escape of `b` is `ESCAPES[3 * b..][..3]`.
+const ESCAPES: &str = {
     const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+    const BYTES: [u8; 768] = {
+        let mut bytes = [0; 768];
+        let mut b = 0;
+        while b < 256 {
+            bytes[3 * b] = b'%';
+            bytes[3 * b + 1] = HEX_UPPER[b >> 4];
+            bytes[3 * b + 2] = HEX_UPPER[b & 0xf];
+            b += 1;
+        }
+        bytes
+    };
+    match std::str::from_utf8(&BYTES) {
+        Ok(escapes) => escapes,
+        Err(_) => panic!("ASCII only"),
+    }
+};
+
+fn write_encoded(out: &mut impl Sink, value: &str, set: &[bool; 256]) {
     // Every non-ASCII byte is in `set`, so runs of unencoded bytes are ASCII and the
     // slices below always fall on char boundaries.
     let mut start = 0;
@@ -425,64 +497,59 @@ fn write_encoded(out: &mut String, value: &str, set: &[bool; 256]) {
         if set[usize::from(b)] {
             // Inside a multi-byte char `start..i` is empty but not on a boundary.
             if start < i {
-                out.push_str(&value[start..i]);
+                out.write(&value[start..i]);
             }
-            out.push('%');
-            out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
-            out.push(char::from(HEX_UPPER[usize::from(b & 0xf)]));
+            out.write(&ESCAPES[3 * usize::from(b)..][..3]);
             start = i + 1;
         }
     }
-    out.push_str(&value[start..]);
+    if start < value.len() {
+        out.write(&value[start..]);
+    }
 }
 
 /// Spaces trimmed at both ends and runs of spaces made one (aws-sigv4 `trim_all`; only
 /// `' '`, not tabs).
-fn write_trimmed(out: &mut String, value: &str) {
-    let value = value.trim_matches(' ');
-    if !value.contains("  ") {
-        out.push_str(value);
+fn write_trimmed(out: &mut impl Sink, value: &str) {
+    // Most values have no space at all: a `memchr` answers that, where searching for two
+    // spaces with `contains("  ")` cost about 4% of a signature.
+    if !value.as_bytes().contains(&b' ') {
+        out.write(value);
         return;
     }
-    let mut previous_space = false;
-    for c in value.chars() {
-        let space = c == ' ';
-        if !(space && previous_space) {
-            out.push(c);
+    for (i, word) in value.split(' ').filter(|word| !word.is_empty()).enumerate() {
+        if i > 0 {
+            out.write(" ");
         }
-        previous_space = space;
+        out.write(word);
     }
 }
 
 /// aws-sigv4 `normalize_uri_path` (RFC 3986 5.2.4 dot-segment removal, `//` merged), then
 /// the greedy label encoding. `path` starts with `/`.
-fn write_normalized_encoded_path(out: &mut String, path: &str) {
+fn write_normalized_encoded_path(out: &mut impl Sink, path: &str) {
     if !(path.contains('.') || path.contains("//")) {
         write_encoded(out, path, &GREEDY_SET);
         return;
     }
-    // Build the normalized path in place at the end of `out`: `/seg/seg`, popping on `..`.
-    let base = out.len();
+    let mut segments: SmallVec<[&str; 16]> = SmallVec::new();
     for segment in path.split('/') {
         match segment {
             "" | "." => {}
             ".." => {
-                let last = out[base..].rfind('/').map_or(base, |i| base + i);
-                out.truncate(last);
+                segments.pop();
             }
-            segment => {
-                out.push('/');
-                write_encoded(out, segment, &GREEDY_SET);
-            }
+            segment => segments.push(segment),
         }
     }
-    if out.len() == base {
-        out.push('/');
+    for segment in &segments {
+        out.write("/");
+        write_encoded(out, segment, &GREEDY_SET);
     }
     let ends_with_slash = ["/", "/.", "/./", "/..", "/../"]
         .iter()
         .any(|s| path.ends_with(s));
-    if ends_with_slash && !out.ends_with('/') {
-        out.push('/');
+    if segments.is_empty() || ends_with_slash {
+        out.write("/");
     }
 }

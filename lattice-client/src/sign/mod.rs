@@ -10,9 +10,11 @@
 //!
 //! - [`canonical`]: the canonical request ([`CanonicalRequest`]);
 //! - [`string_to_sign`]: the string to sign, and the canonical request's hash;
-//! - [`keys`]: key derivation and the cache of derived keys, the only state signing keeps;
+//! - [`keys`]: key derivation;
+//! - [`cache`]: the derived keys and header values, the only state signing keeps;
 //! - [`scope`]: the timestamp and the credential scope.
 
+mod cache;
 mod canonical;
 mod keys;
 mod scope;
@@ -28,14 +30,14 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use crate::error::Error;
 use crate::signer::PathEncoding;
 
+pub(crate) use self::cache::SigningCache;
 pub use self::canonical::CanonicalRequest;
 pub(crate) use self::canonical::{Header, Headers, SignedHost, signed_host};
-pub(crate) use self::keys::SigningKeys;
 pub(crate) use self::scope::{Scope, Timestamp};
 
-use self::canonical::UNSIGNED_PAYLOAD;
+use self::canonical::{Hashed, Sink, UNSIGNED_PAYLOAD, write_signed_headers};
 use self::scope::CredentialScope;
-use self::string_to_sign::{SIGV4, SIGV4A, StringToSign, hash_hex, hex_into};
+use self::string_to_sign::{SIGV4, SIGV4A, StringToSign, hex_into};
 
 /// [`crate::SIGNER_OWNED_HEADERS`], parsed once (a `&str` name is parsed on every map
 /// operation).
@@ -85,7 +87,7 @@ pub(crate) struct SignedHeaders {
 pub(crate) fn sign<'a>(
     request: &mut Request<'a>,
     params: Params<'a>,
-    keys: &SigningKeys,
+    cache: &SigningCache,
 ) -> Result<SignedHeaders, Error> {
     let Params {
         credentials,
@@ -104,10 +106,16 @@ pub(crate) fn sign<'a>(
     if let Some(token) = token {
         headers.push(Header::as_given("x-amz-security-token", token));
     }
-    let mut canonical = CanonicalRequest::new();
-    canonical.write(request.method, request.uri, request.path_encoding, headers)?;
+    let mut canonical = Hashed::new();
+    canonical::write(
+        &mut canonical,
+        request.method,
+        request.uri,
+        request.path_encoding,
+        headers,
+    )?;
     let mut hash = [0; 64];
-    let hash = hash_hex(&canonical, &mut hash);
+    let hash = hex_into(&canonical.finish(), &mut hash);
 
     let credential_scope = CredentialScope::new(time, scope, service);
     // A DER-encoded P-256 signature is at most 72 bytes.
@@ -116,14 +124,14 @@ pub(crate) fn sign<'a>(
         Scope::Region(region) => {
             let string_to_sign = StringToSign::new(SIGV4, date_time, &credential_scope, hash);
             let (tag, security_token) =
-                keys.with_v4(credentials, time, region, service, |key, token| {
+                cache.with_v4(credentials, time, region, service, |key, token| {
                     (key.sign(&string_to_sign), token.cloned())
                 })?;
             (SIGV4, hex_into(&tag, &mut signature), security_token)
         }
         Scope::RegionSet(_) => {
             let string_to_sign = StringToSign::new(SIGV4A, date_time, &credential_scope, hash);
-            let (der, security_token) = keys.with_v4a(credentials, |key, token| {
+            let (der, security_token) = cache.with_v4a(credentials, |key, token| {
                 let der = key.sign(&SystemRandom::new(), &string_to_sign.to_bytes());
                 (der, token.cloned())
             })?;
@@ -139,7 +147,7 @@ pub(crate) fn sign<'a>(
         algorithm,
         credentials.access_key_id(),
         &credential_scope,
-        canonical.signed_headers(),
+        headers,
         signature,
     );
 
@@ -154,7 +162,7 @@ pub(crate) fn sign<'a>(
         Scope::Region(_) => None,
     };
     Ok(SignedHeaders {
-        date: HeaderValue::from_str(date_time).map_err(|_| Error::signing("invalid date"))?,
+        date: cache.date(time)?,
         region_set,
         authorization,
         security_token,
@@ -191,33 +199,39 @@ impl SignedHeaders {
 
 /// `{algorithm} Credential={akid}/{scope}, SignedHeaders={signed}, Signature={signature}`,
 /// built at its exact size so that the header value takes the buffer without a copy.
+/// `headers` are the signed headers, sorted.
 fn authorization(
     algorithm: &str,
     access_key_id: &str,
     scope: &CredentialScope<'_>,
-    signed_headers: &str,
+    headers: &[Header<'_>],
     signature: &[u8],
 ) -> Vec<u8> {
     let [date, slash, region, region_slash, service, end] = scope.parts();
-    let parts = [
-        algorithm.as_bytes(),
-        b" Credential=",
-        access_key_id.as_bytes(),
-        b"/",
-        date.as_bytes(),
-        slash.as_bytes(),
-        region.as_bytes(),
-        region_slash.as_bytes(),
-        service.as_bytes(),
-        end.as_bytes(),
-        b", SignedHeaders=",
-        signed_headers.as_bytes(),
-        b", Signature=",
-        signature,
+    let head = [
+        algorithm,
+        " Credential=",
+        access_key_id,
+        "/",
+        date,
+        slash,
+        region,
+        region_slash,
+        service,
+        end,
+        ", SignedHeaders=",
     ];
-    let mut value = Vec::with_capacity(parts.iter().map(|part| part.len()).sum());
-    for part in parts {
-        value.extend_from_slice(part);
+    const SIGNATURE: &str = ", Signature=";
+    let mut signed_headers_len = 0;
+    write_signed_headers(&mut signed_headers_len, headers);
+    let head_len: usize = head.iter().map(|part| part.len()).sum();
+    let mut value =
+        Vec::with_capacity(head_len + signed_headers_len + SIGNATURE.len() + signature.len());
+    for part in head {
+        value.write(part);
     }
+    write_signed_headers(&mut value, headers);
+    value.write(SIGNATURE);
+    value.extend_from_slice(signature);
     value
 }

@@ -1,9 +1,6 @@
 //! The string to sign:
 //! `{algorithm}\n{date_time}\n{credential scope}\n{hex(SHA-256(canonical request))}`.
 
-use sha2::{Digest, Sha256};
-
-use super::canonical::CanonicalRequest;
 use super::scope::CredentialScope;
 
 pub(crate) const SIGV4: &str = "AWS4-HMAC-SHA256";
@@ -17,7 +14,7 @@ pub(crate) struct StringToSign<'a>([&'a [u8]; 12]);
 // === impl StringToSign ===
 
 impl<'a> StringToSign<'a> {
-    /// `canonical_request_hash` is the lowercase hex from [`hash_hex`].
+    /// `canonical_request_hash` is the lowercase hex of the canonical request's SHA-256.
     pub(crate) fn new(
         algorithm: &'a str,
         date_time: &'a str,
@@ -49,15 +46,6 @@ impl<'a> StringToSign<'a> {
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
         self.0.concat()
     }
-}
-
-/// Lowercase hex of the canonical request's SHA-256, into `out`.
-pub(crate) fn hash_hex<'o>(
-    canonical_request: &CanonicalRequest,
-    out: &'o mut [u8; 64],
-) -> &'o [u8] {
-    let hash = Sha256::digest(canonical_request.as_str().as_bytes());
-    hex_into(&hash, out)
 }
 
 /// Both lowercase hex digits of every byte: one lookup per byte instead of two.

@@ -15,11 +15,13 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::{v4, v4a};
 use aws_smithy_runtime_api::client::identity::Identity;
 use proptest::prelude::*;
+use sha2::Digest;
 
-use super::canonical::{CanonicalRequest, Header, UNSIGNED_PAYLOAD};
-use super::keys::{SigningKeys, v4a_private_scalar};
+use super::cache::SigningCache;
+use super::canonical::{self, CanonicalRequest, Hashed, Header, UNSIGNED_PAYLOAD};
+use super::keys::v4a_private_scalar;
 use super::scope::{CredentialScope, Scope, Timestamp};
-use super::string_to_sign::{SIGV4, SIGV4A, StringToSign, hash_hex};
+use super::string_to_sign::{SIGV4, SIGV4A, StringToSign, hex_into};
 use crate::PathEncoding;
 
 const SERVICE: &str = "vpc-lattice-svcs";
@@ -60,7 +62,7 @@ fn derived_public_key_matches_the_aws_suite() {
         None,
         "test",
     );
-    let public_key = SigningKeys::new()
+    let public_key = SigningCache::new()
         .with_v4a(&credentials, |key, _| key.public_key().as_ref().to_vec())
         .expect("key pair");
     let x = "b6618f6a65740a99e650b33b6b4b5bd0d43b176d721a3edfea7e7d2d56d936b1";
@@ -131,10 +133,11 @@ proptest! {
         let mut canonical = CanonicalRequest::new();
         canonical.write("GET", &uri, encoding, &mut headers).expect("origin-form");
         let mut hash = [0; 64];
+        let hash = hex_into(&sha2::Sha256::digest(canonical.as_str()), &mut hash);
         let scope = CredentialScope::new(&ts, Scope::RegionSet("*"), SERVICE);
-        let sts = StringToSign::new(SIGV4A, ts.date_time(), &scope, hash_hex(&canonical, &mut hash)).to_bytes();
+        let sts = StringToSign::new(SIGV4A, ts.date_time(), &scope, hash).to_bytes();
 
-        let (public_key, ours) = SigningKeys::new().with_v4a(&credentials, |key, _| {
+        let (public_key, ours) = SigningCache::new().with_v4a(&credentials, |key, _| {
             let ours = key.sign(&aws_lc_rs::rand::SystemRandom::new(), &sts).expect("sign");
             (key.public_key().as_ref().to_vec(), ours)
         }).expect("key pair");
@@ -149,7 +152,7 @@ proptest! {
 const CREQ_HEX: &[u8; 64] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 fn our_v4_signature(
-    keys: &SigningKeys,
+    keys: &SigningCache,
     credentials: &Credentials,
     time: SystemTime,
     region: &str,
@@ -235,7 +238,7 @@ fn v4_key_cache_tells_secrets_days_regions_and_services_apart() {
             SERVICE,
         ),
     ];
-    let keys = SigningKeys::new();
+    let keys = SigningCache::new();
     // Each change straight after the base case, twice: the cache holds the base key and
     // must not serve it, then serves the changed one.
     for case in changed.into_iter().flat_map(|c| [base, c, c]) {
@@ -253,7 +256,7 @@ fn v4_key_cache_tells_secrets_days_regions_and_services_apart() {
 #[test]
 fn v4_key_cache_serves_equal_credentials_and_keeps_its_newest_keys() {
     let time = UNIX_EPOCH + Duration::from_secs(19_000 * 86_400 + 1234);
-    let keys = SigningKeys::new();
+    let keys = SigningCache::new();
     // Equal credentials in another allocation are the same credentials; a rotated secret
     // under the same key id is not.
     for secret in ["secret-one", "secret-one", "secret-two", "secret-one"] {
@@ -282,15 +285,15 @@ fn v4_key_cache_serves_equal_credentials_and_keeps_its_newest_keys() {
 
 #[test]
 fn v4a_key_cache_tells_credentials_apart() {
-    let keys = SigningKeys::new();
+    let keys = SigningCache::new();
     let public_key = |akid: &str, secret: &str| {
         let credentials = Credentials::new(akid, secret, None, None, "t");
-        let public_key = |keys: &SigningKeys| {
+        let public_key = |keys: &SigningCache| {
             keys.with_v4a(&credentials, |key, _| key.public_key().as_ref().to_vec())
                 .expect("key pair")
         };
         let ours = public_key(&keys);
-        assert_eq!(ours, public_key(&SigningKeys::new()));
+        assert_eq!(ours, public_key(&SigningCache::new()));
         ours
     };
     let one = public_key("AKID1", "secret-one");
@@ -350,9 +353,10 @@ fn queries_canonicalize() {
     }
 }
 
-/// A reused buffer holds exactly what a fresh one does, whatever it held before.
+/// A reused buffer holds exactly what a fresh one does, whatever it held before, and the
+/// signer's hash of the text as it is written is the hash of that text.
 #[test]
-fn a_reused_canonical_request_equals_a_fresh_one() {
+fn a_reused_canonical_request_equals_a_fresh_one_and_its_hash() {
     let requests = [
         ("GET", "https://a.example.com/a/../b?z=1&y=2", "v  v "),
         ("POST", "https://a.example.com/", ""),
@@ -376,5 +380,33 @@ fn a_reused_canonical_request_equals_a_fresh_one() {
             .expect("origin-form");
         assert_eq!(reused.as_str(), fresh.as_str());
         assert_eq!(reused.signed_headers(), "host;x-a");
+        let mut hashed = Hashed::new();
+        canonical::write(
+            &mut hashed,
+            method,
+            &uri,
+            PathEncoding::Double,
+            &mut headers(),
+        )
+        .expect("origin-form");
+        let expected: [u8; 32] = sha2::Sha256::digest(fresh.as_str()).into();
+        assert_eq!(hashed.finish(), expected);
+    }
+}
+
+/// The cache's `x-amz-date` value is always the one of the time asked for.
+#[test]
+fn the_date_value_follows_the_time() {
+    let cache = SigningCache::new();
+    for secs in [
+        1_700_000_000,
+        1_700_000_000,
+        1_700_000_001,
+        1_700_000_000,
+        0,
+    ] {
+        let time = Timestamp::new(UNIX_EPOCH + Duration::from_secs(secs)).expect("in range");
+        let value = cache.date(&time).expect("a date");
+        assert_eq!(value.as_bytes(), time.date_time().as_bytes(), "{secs}");
     }
 }
