@@ -11,7 +11,9 @@
 # Valgrind runs the code on a virtual CPU without SHA-NI, so SHA-256 takes its portable
 # path here: the counts compare signers with each other, not with the native timings.
 #
-# Environment: N (SigV4 signatures in the short run, default 1000; SigV4A runs N / 10).
+# Environment: N (SigV4 signatures in the short run, default 1000; SigV4A runs N / 10);
+# BIN, an instructions bench binary built elsewhere (e.g. from another commit, to compare)
+# instead of building this tree's.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,9 +24,13 @@ source "$ROOT/bench/checks.sh"
 require_positive_ints N
 require_tools "sudo apt-get install -y valgrind" valgrind cargo awk
 
-BIN="$(cd "$ROOT" && cargo bench -p lattice-client --bench instructions --no-run 2>&1 |
-  awk '/Executable benches\/instructions.rs/ {gsub(/[()]/, "", $NF); print $NF}')"
-require_executables "cargo bench -p lattice-client --bench instructions --no-run failed" "$BIN"
+if [[ -z "${BIN:-}" ]]; then
+  BIN="$(cd "$ROOT" && cargo bench -p lattice-client --bench instructions --no-run 2>&1 |
+    awk '/Executable benches\/instructions.rs/ {gsub(/[()]/, "", $NF); print $NF}')"
+  # Cargo prints the path relative to the workspace unless CARGO_TARGET_DIR is absolute.
+  [[ "$BIN" == /* ]] || BIN="$ROOT/$BIN"
+fi
+require_executables "build it with: cargo bench -p lattice-client --bench instructions --no-run" "$BIN"
 
 # instructions SIGNER CASE COUNT -> the instructions callgrind counted in the whole run
 instructions() {
