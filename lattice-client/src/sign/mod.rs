@@ -8,8 +8,9 @@
 //! SigV4A signatures are randomized ECDSA here (aws-sigv4 uses RFC 6979), so those compare
 //! by verification.
 //!
-//! - [`canonical`]: the canonical request ([`CanonicalRequest`]);
-//! - [`string_to_sign`]: the string to sign, and the canonical request's hash;
+//! - [`canonical`]: the canonical request, written as text ([`CanonicalRequest`]) or, when
+//!   signing, straight into SHA-256;
+//! - [`string_to_sign`]: the string to sign, and lowercase hex;
 //! - [`keys`]: key derivation;
 //! - [`cache`]: the derived keys and header values, the only state signing keeps;
 //! - [`scope`]: the timestamp and the credential scope.
