@@ -414,7 +414,7 @@ fn write_query(out: &mut impl Sink, raw: &str) {
 /// that decoding and encoding both leave as they are, already in sorted order. Most
 /// queries are, and copying them saves splitting, checking and sorting the pairs: 5-6% of
 /// a `sigv4/get+token` signature, nearly all of the query's share (`benches/query_order.rs`).
-fn is_canonical_query(raw: &str) -> bool {
+pub(crate) fn is_canonical_query(raw: &str) -> bool {
     // One pass over the bytes: `split` and `split_once` searched each pair twice.
     let bytes = raw.as_bytes();
     let mut previous: Option<(&[u8], &[u8])> = None;

@@ -310,7 +310,49 @@ fn signer_owned_names_match_the_public_list() {
     assert_eq!(names, crate::SIGNER_OWNED_HEADERS);
 }
 
-/// The canonical query of each query: its pairs decoded, encoded again and sorted.
+/// The cached `x-amz-security-token` value is always the one of the credentials signing:
+/// the same credentials, equal ones elsewhere, a new token, none, and the first again.
+#[test]
+fn the_token_value_follows_the_credentials() {
+    let with_token = |token: Option<&str>| {
+        Credentials::new("AKID", "secret", token.map(str::to_owned), None, "t")
+    };
+    let cache = SigningCache::new();
+    let time = Timestamp::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000)).expect("in range");
+    let first = with_token(Some("token-one"));
+    let steps = [
+        (&first, Some("token-one")),
+        (&first, Some("token-one")),
+        (&with_token(Some("token-one")), Some("token-one")),
+        (&with_token(Some("token-two")), Some("token-two")),
+        (&with_token(None), None),
+        (&first, Some("token-one")),
+    ];
+    for (credentials, expected) in steps {
+        let token = cache
+            .with_v4(credentials, &time, "us-west-2", SERVICE, |_, token| {
+                token.cloned()
+            })
+            .expect("a valid token");
+        assert_eq!(
+            token.as_ref().map(|t| t.as_bytes()),
+            expected.map(str::as_bytes)
+        );
+        assert!(token.is_none_or(|t| t.is_sensitive()));
+    }
+    let bad = cache.with_v4(
+        &with_token(Some("bad\ntoken")),
+        &time,
+        "us-west-2",
+        SERVICE,
+        |_, _| (),
+    );
+    let error = bad.expect_err("a token that is no header value");
+    assert!(!error.to_string().contains("bad"), "{error}");
+}
+
+/// The canonical query of each query: its pairs decoded, encoded again and sorted. Only
+/// queries already in that form are copied as they are.
 #[test]
 fn queries_canonicalize() {
     let cases = [
@@ -344,12 +386,41 @@ fn queries_canonicalize() {
             .expect("uri")
     };
     for (query, expected) in cases {
+        // Copied as it is only when that is its canonical form.
+        if canonical::is_canonical_query(query) {
+            assert_eq!(query, expected);
+        }
         let mut canonical = CanonicalRequest::new();
         canonical
             .write("GET", &uri(query), PathEncoding::Double, &mut [])
             .expect("origin-form");
         let line = canonical.as_str().lines().nth(2).expect("a query line");
         assert_eq!(line, expected, "{query}");
+    }
+    for query in [
+        "id=42&view=full",
+        "a=1&a=2&b=",
+        "=x&a=",
+        "k=-_.~",
+        "a=1&a=1",
+    ] {
+        assert!(canonical::is_canonical_query(query), "{query}");
+    }
+    let not_canonical = [
+        "",
+        "view=full&id=42",
+        "a=2&a=1",
+        "a",
+        "a=1&&b=2",
+        "a=1&",
+        "a=b=c",
+        "a=%41",
+        "a=x+y",
+        "a=caf\u{e9}",
+        "A=1&a=1&B=1",
+    ];
+    for query in not_canonical {
+        assert!(!canonical::is_canonical_query(query), "{query}");
     }
 }
 
