@@ -1,5 +1,6 @@
-//! `canonical_request`: signing arbitrary requests never panics, and SigV4 headers equal
-//! those of `aws_sigv4::http_request::sign` (the reference) with the same settings.
+//! `canonical_request`: signing arbitrary requests never panics, SigV4 headers equal those
+//! of `aws_sigv4::http_request::sign` (the reference) with the same settings, and the
+//! canonical request rebuilt from a signed request lists the headers that were signed.
 #![no_main]
 
 use std::borrow::Cow;
@@ -15,7 +16,9 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use lattice_client::host::{lattice_region, normalize_host};
-use lattice_client::{DEFAULT_UNSIGNED_HEADERS, PathEncoding, SIGNER_OWNED_HEADERS, SigningConfig};
+use lattice_client::{
+    CanonicalRequest, DEFAULT_UNSIGNED_HEADERS, PathEncoding, SIGNER_OWNED_HEADERS, SigningConfig,
+};
 use libfuzzer_sys::fuzz_target;
 
 const ORDERS: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
@@ -28,7 +31,7 @@ const AUTHORITIES: [&str; 6] = [
     "api.example.com",
 ];
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
-/// Latest time aws-sigv4 and the fast path both format (9999-12-31T23:59:59Z).
+/// Latest time aws-sigv4 and lattice-client both sign (9999-12-31T23:59:59Z).
 const MAX_SECS: u64 = 253_402_300_799;
 
 #[derive(Arbitrary, Debug)]
@@ -125,6 +128,9 @@ fn check(input: Input) {
         .unwrap();
     let mut headers = parts.headers.clone();
     let ours = v4.sign(&parts.method, &parts.uri, &mut headers, &credentials, time);
+    if ours.is_ok() {
+        check_rebuilt(&parts.method, &parts.uri, &headers, encoding);
+    }
 
     // Trailing `.`/`..` segments: normalizers legitimately disagree on the final slash.
     let path = parts.uri.path();
@@ -166,6 +172,15 @@ fn check(input: Input) {
             panic!("lattice-client refused ({e}) what aws-sigv4 signs: {parts:?}")
         }
     }
+}
+
+/// A signed request's canonical request can be rebuilt, and it lists the signed headers.
+fn check_rebuilt(method: &Method, uri: &http::Uri, signed: &HeaderMap, encoding: PathEncoding) {
+    let rebuilt = CanonicalRequest::from_signed_parts(method, uri, signed, encoding, |_| false)
+        .unwrap_or_else(|e| panic!("a signed request could not be rebuilt ({e}): {uri}"));
+    let authorization = signed["authorization"].to_str().expect("ASCII");
+    let listed = format!("SignedHeaders={},", rebuilt.signed_headers());
+    assert!(authorization.contains(&listed), "{authorization} vs {listed}");
 }
 
 /// What aws-sigv4 signs for this request, written from the Lattice rules, not from the

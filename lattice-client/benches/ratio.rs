@@ -14,7 +14,7 @@
 //!
 //! Criterion (`--bench sign`) times one benchmark after the other, and this noisy 2-core
 //! machine changes speed between them: aws-sigv4 alone in a loop went from 9.0 to 6.6 µs
-//! per signature from one batch to the next (`bench/RESULTS.md`). A ratio taken across two
+//! per signature from one batch to the next (2026-11-23). A ratio taken across two
 //! criterion rows inherits that. Here both sides of each ratio ran within the same half
 //! second.
 //!

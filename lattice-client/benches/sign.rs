@@ -11,9 +11,6 @@
 //! is the ECDSA P-256 signature alone (aws-lc-rs) over a SigV4A string to sign: what every
 //! SigV4A signature costs at least with that library.
 //!
-//! `lattice-client/sigv4/get+token/new-head-each-time` alternates two paths, so no
-//! signature reuses the previous one's hashed head.
-//!
 //! The `signer` row signs the same case the way the tower layer does: through a `Signer`
 //! and its credentials cache, with credentials carrying the property map aws-config's
 //! providers set.
@@ -29,7 +26,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use lattice_client::{CredentialsCache, Signer, SigningConfig};
 
 use support::{
-    Floor, HOST, baseline_sign, cases, credentials, ecdsa_floor, get_token_case, lattice_sign,
+    Floor, baseline_sign, cases, credentials, ecdsa_floor, get_token_case, lattice_sign,
 };
 
 fn bench_sign(c: &mut Criterion) {
@@ -55,23 +52,6 @@ fn bench_sign(c: &mut Criterion) {
             |b, case| b.iter(|| black_box(lattice_sign(&config, case, &creds))),
         );
     }
-    // `sigv4/get+token` with two paths in turn, so that no signature finds the hash of
-    // the previous canonical request's head (`fast::canonical::HashedHead`) reusable:
-    // what a signature costs when every request differs early on.
-    let mut other_path = get_token_case();
-    other_path.uri = format!("https://{HOST}/ordenes?id=42&view=full")
-        .parse()
-        .unwrap();
-    let in_turn = [get_token_case(), other_path];
-    let creds = credentials(true);
-    let config = SigningConfig::builder().build().unwrap();
-    let mut turn = 0;
-    group.bench_function("lattice-client/sigv4/get+token/new-head-each-time", |b| {
-        b.iter(|| {
-            turn ^= 1;
-            black_box(lattice_sign(&config, &in_turn[turn], &creds))
-        })
-    });
     group.finish();
 }
 

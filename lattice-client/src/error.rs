@@ -3,8 +3,6 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use http::HeaderName;
-
 /// A boxed error, as tower middleware passes them around.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -20,23 +18,27 @@ pub struct Error {
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The request cannot be signed as it is (no authority, a header value that is not
-    /// visible ASCII, an unusable URI). Retrying the same request will not help.
+    /// visible ASCII, an asterisk- or authority-form URI), or a canonical request cannot be
+    /// rebuilt from it (it was not signed). Retrying the same request will not help.
     InvalidRequest,
     /// The target host is not a Lattice name and not a configured custom domain.
     HostNotAllowed,
     /// No valid credentials could be obtained. Retrying later may help.
     Credentials,
-    /// The signing library rejected the request or parameters.
+    /// The signature could not be computed: the clock reads a time outside 1970 to 9999,
+    /// or the credentials cannot be used (e.g. a session token that is not a header value).
     Signing,
 }
 
 enum Kind {
     MissingAuthority,
-    InvalidHeaderValue { name: HeaderName },
+    InvalidHeaderValue { name: String },
     InvalidUri { reason: String },
+    NotSigned,
     HostNotAllowed { host: String },
     CredentialsUnavailable { source: Option<BoxError> },
     CredentialsTimedOut,
+    ClockOutOfRange,
     Signing { source: BoxError },
 }
 
@@ -49,9 +51,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid_header_value(name: &HeaderName) -> Self {
+    pub(crate) fn invalid_header_value(name: &str) -> Self {
         Self {
-            kind: Kind::InvalidHeaderValue { name: name.clone() },
+            kind: Kind::InvalidHeaderValue {
+                name: name.to_owned(),
+            },
         }
     }
 
@@ -60,6 +64,18 @@ impl Error {
             kind: Kind::InvalidUri {
                 reason: reason.into(),
             },
+        }
+    }
+
+    pub(crate) fn not_signed() -> Self {
+        Self {
+            kind: Kind::NotSigned,
+        }
+    }
+
+    pub(crate) fn clock_out_of_range() -> Self {
+        Self {
+            kind: Kind::ClockOutOfRange,
         }
     }
 
@@ -94,14 +110,15 @@ impl Error {
     /// The class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self.kind {
-            Kind::MissingAuthority | Kind::InvalidHeaderValue { .. } | Kind::InvalidUri { .. } => {
-                ErrorKind::InvalidRequest
-            }
+            Kind::MissingAuthority
+            | Kind::InvalidHeaderValue { .. }
+            | Kind::InvalidUri { .. }
+            | Kind::NotSigned => ErrorKind::InvalidRequest,
             Kind::HostNotAllowed { .. } => ErrorKind::HostNotAllowed,
             Kind::CredentialsUnavailable { .. } | Kind::CredentialsTimedOut => {
                 ErrorKind::Credentials
             }
-            Kind::Signing { .. } => ErrorKind::Signing,
+            Kind::ClockOutOfRange | Kind::Signing { .. } => ErrorKind::Signing,
         }
     }
 
@@ -131,6 +148,10 @@ impl fmt::Display for Error {
                  visible ASCII header values, so percent- or base64-encode it"
             ),
             Kind::InvalidUri { reason } => write!(f, "request URI cannot be signed: {reason}"),
+            Kind::NotSigned => f.write_str(
+                "request has no `Authorization` header with a `SignedHeaders` list, so there \
+                 is no canonical request to rebuild",
+            ),
             Kind::HostNotAllowed { host } => write!(
                 f,
                 "refusing to sign for host `{host}`: it is not a VPC Lattice service name \
@@ -149,6 +170,10 @@ impl fmt::Display for Error {
             Kind::CredentialsTimedOut => {
                 f.write_str("no valid AWS credentials: the credentials provider timed out")
             }
+            Kind::ClockOutOfRange => f.write_str(
+                "the clock reads a time outside the years 1970 to 9999, which SigV4 dates \
+                 cannot express: check the clock (or the time given to `sign`)",
+            ),
             Kind::Signing { source } => write!(f, "signing failed: {source}"),
         }
     }

@@ -64,10 +64,10 @@ macro_rules! inner_service_accessors {
 pub mod clock;
 mod credentials;
 mod error;
-mod fast;
 pub mod grpc;
 pub mod host;
 pub mod layer;
+mod sign;
 mod signer;
 
 pub mod integrations;
@@ -78,6 +78,7 @@ pub use aws_credential_types::provider::ProvideCredentials;
 pub use crate::credentials::{CredentialsCache, CredentialsCacheBuilder, CredentialsStats};
 pub use crate::error::{BoxError, BuildError, Error, ErrorKind};
 pub use crate::layer::{ResponseFuture, SigV4, SigV4Layer};
+pub use crate::sign::CanonicalRequest;
 pub use crate::signer::{
     Algorithm, DEFAULT_UNSIGNED_HEADERS, PathEncoding, SIGNER_OWNED_HEADERS, SIGNING_NAME, Signed,
     Signer, SigningConfig, SigningConfigBuilder, UnknownHosts, canonicalize_authority,

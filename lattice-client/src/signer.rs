@@ -3,9 +3,8 @@
 //! [`SigningConfig::sign`] is pure: no I/O and no clock; the time is an argument. This
 //! module decides *what* is signed for Lattice: the host as sent,
 //! `x-amz-content-sha256: UNSIGNED-PAYLOAD` (Lattice does not support payload signing, so
-//! bodies are never read), no hop-by-hop headers. The arithmetic runs in `crate::fast`,
-//! which is checked byte for byte against `aws-sigv4`; aws-sigv4 still signs the rare
-//! requests the fast path does not cover.
+//! bodies are never read), no hop-by-hop headers. The signature itself is computed in
+//! `crate::sign`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -13,26 +12,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest,
-    SignatureLocation, SigningSettings, UriPathNormalizationMode, sign,
-};
-use aws_sigv4::sign::{v4, v4a};
-use aws_smithy_runtime_api::client::identity::Identity;
-use http::header::{AUTHORIZATION, HOST};
 use http::uri::{Authority, Scheme};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
-use smallvec::SmallVec;
+use http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
 
 use crate::clock::{SharedClock, SigningClock};
 use crate::credentials::CredentialsCache;
 use crate::error::{BuildError, Error};
-use crate::fast;
 use crate::host::{DomainPattern, is_region_name, lattice_region_of, normalized};
-
-use self::host_memo::{Origin, RegionAt, Resolved};
-
-mod host_memo;
+use crate::sign::{self, Header, Headers, SignedHost, SigningCache, Timestamp, signed_host};
 
 /// The SigV4 signing name of VPC Lattice services.
 pub const SIGNING_NAME: &str = "vpc-lattice-svcs";
@@ -45,10 +32,6 @@ pub const SIGNER_OWNED_HEADERS: [&str; 5] = [
     "x-amz-security-token",
     "x-amz-region-set",
 ];
-
-/// The `(name, value)` pairs to sign, on the stack for up to this many headers (which
-/// saves an allocation per signature); requests with more spill to the heap.
-type SignableHeaders<'a> = SmallVec<[(&'a str, &'a str); 16]>;
 
 /// Headers that are never signed by default: hop-by-hop headers and headers that proxies,
 /// tracers and HTTP stacks commonly add or rewrite after signing. A name ending in `*`
@@ -123,14 +106,19 @@ pub enum Signed {
 /// What to sign for Lattice, validated. Cheap to clone.
 ///
 /// Build one with [`SigningConfig::builder`].
+///
+/// # State
+/// A configuration and its clones share the one cache signing keeps: the signing keys
+/// derived from credentials, a SigV4 key per credentials, day, region and service and a
+/// SigV4A key per credentials, each with the session token as a header value, and the
+/// `x-amz-date` value of the latest second. An entry's key is everything it is derived
+/// from, so entries never go stale; the eight newest are kept. Nothing is kept per thread.
 #[derive(Clone)]
 pub struct SigningConfig {
     inner: Arc<ConfigInner>,
 }
 
 struct ConfigInner {
-    /// Process-unique, so per-thread memos never mix configs (see `host_memo`).
-    id: u64,
     algorithm: Algorithm,
     region: Option<String>,
     custom_domains: Vec<(DomainPattern, Option<String>)>,
@@ -140,6 +128,9 @@ struct ConfigInner {
     unsigned_prefixes: Vec<String>,
     path_encoding: PathEncoding,
     signing_name: String,
+    /// The signing keys derived so far and the header values built from them and the clock:
+    /// all the state signing keeps.
+    cache: SigningCache,
 }
 
 /// Builder for [`SigningConfig`]; `build()` reports every problem at once.
@@ -154,18 +145,10 @@ pub struct SigningConfigBuilder {
     signing_name: String,
 }
 
-/// The host a request is signed for, and whether it came from a `Host` header (else from
-/// the URI, and the canonical request needs it added).
-struct HostScope<'a> {
-    host: &'a str,
-    /// `None`: not allowed, passed through unsigned.
-    scope: Option<Scope<'a>>,
-    from_host_header: bool,
-}
-
 /// Where a request goes, once its host is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Scope<'a> {
+    /// Lowercased into a new string when the host has capitals.
     Region(Cow<'a, str>),
     RegionSet(&'a str),
 }
@@ -194,6 +177,11 @@ impl SigningConfig {
         &self.inner.algorithm
     }
 
+    /// How the path enters the canonical request.
+    pub fn path_encoding(&self) -> PathEncoding {
+        self.inner.path_encoding
+    }
+
     /// Whether `host` (optionally with a port) may be signed for.
     pub fn allows_host(&self, host: &str) -> bool {
         // Not via `scope_for`: its refusal is an error that would be built to be dropped.
@@ -208,6 +196,16 @@ impl SigningConfig {
     /// default port, which is what HTTP/1.1 clients send as `Host`. Callers sending HTTP/2
     /// should pass the URI through [`canonicalize_authority`] first, so that `:authority`
     /// carries that same value.
+    ///
+    /// # Errors
+    /// - [`ErrorKind::HostNotAllowed`](crate::ErrorKind::HostNotAllowed) for a host that is
+    ///   not allowed, unless [`UnknownHosts::PassThrough`] is set;
+    /// - [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest) for a request without
+    ///   a host, with a signed header value that is not visible ASCII, or whose target is in
+    ///   asterisk-form (`OPTIONS *`) or authority-form (`CONNECT host:port`), which have no
+    ///   path to sign;
+    /// - [`ErrorKind::Signing`](crate::ErrorKind::Signing) for a `time` outside the years 1970
+    ///   to 9999, or credentials that cannot be sent in headers.
     pub fn sign(
         &self,
         method: &Method,
@@ -217,28 +215,22 @@ impl SigningConfig {
         time: SystemTime,
     ) -> Result<Signed, Error> {
         // Requests rarely carry these; a scan is cheaper than five hashed removes.
-        if headers.keys().any(|name| fast::SIGNER_OWNED.contains(name)) {
-            for name in &fast::SIGNER_OWNED {
+        if headers.keys().any(|name| sign::SIGNER_OWNED.contains(name)) {
+            for name in &sign::SIGNER_OWNED {
                 headers.remove(name);
             }
         }
-        // Filled while `headers` is borrowed for signing, inserted once the borrow ends.
-        let mut fast_headers = None;
-        let mut reference_headers = Vec::new();
-        {
-            let HostScope {
-                host,
-                scope,
-                from_host_header,
-            } = self.host_and_scope(uri, headers)?;
-            let Some(scope) = scope else {
+        // Computed while `headers` is borrowed for signing, inserted once the borrow ends.
+        let signed = {
+            let SignedHost { host, from_header } = signed_host(uri, headers)?;
+            let Some(scope) = self.scope_for(host)? else {
                 tracing::debug!(%host, "host not allowed; passing request through unsigned");
                 return Ok(Signed::PassedThrough);
             };
-
-            let mut signable = SignableHeaders::new();
-            if !from_host_header {
-                signable.push(("host", host));
+            let time = Timestamp::new(time).ok_or_else(Error::clock_out_of_range)?;
+            let mut signable = Headers::new();
+            if !from_header {
+                signable.push(Header::trimmed("host", host));
             }
             for (name, value) in headers.iter() {
                 if self.is_unsigned(name) {
@@ -246,139 +238,27 @@ impl SigningConfig {
                 }
                 let value = value
                     .to_str()
-                    .map_err(|_| Error::invalid_header_value(name))?;
-                signable.push((name.as_str(), value));
+                    .map_err(|_| Error::invalid_header_value(name.as_str()))?;
+                signable.push(Header::trimmed(name.as_str(), value));
             }
-            let signable_headers = signable.as_mut_slice();
-            // The fast path covers origin-form paths in years 1970..=9999; anything else
-            // (`*`, authority-form, odd clocks) goes through aws-sigv4 as before.
-            let timestamp = uri
-                .path()
-                .starts_with('/')
-                .then(|| fast::Timestamp::new(time))
-                .flatten();
-            match timestamp {
-                Some(timestamp) => {
-                    let request = fast::Request {
-                        method: method.as_str(),
-                        path: uri.path(),
-                        query: uri.query(),
-                        double_encode_path: self.inner.path_encoding == PathEncoding::Double,
-                        headers: signable_headers,
-                    };
-                    let fast_scope = match &scope {
-                        Scope::Region(region) => fast::Scope::Region(region),
-                        Scope::RegionSet(region_set) => fast::Scope::RegionSet(region_set),
-                    };
-                    let signed = fast_headers.insert(fast::SignedHeaders::default());
-                    fast::sign(
-                        request,
-                        credentials,
-                        &self.inner.signing_name,
-                        fast_scope,
-                        timestamp,
-                        signed,
-                    )
-                    .map_err(Error::signing)?;
-                }
-                None => {
-                    reference_headers = self.sign_with_aws_sigv4(
-                        method,
-                        uri,
-                        signable_headers.to_vec(),
-                        credentials,
-                        &scope,
-                        time,
-                    )?;
-                }
-            }
+            let mut request = sign::Request {
+                method: method.as_str(),
+                uri,
+                path_encoding: self.inner.path_encoding,
+                headers: signable,
+            };
+            let params = sign::Params {
+                credentials,
+                service: &self.inner.signing_name,
+                scope: scope.for_signing(),
+                time: &time,
+            };
+            let signed = sign::sign(&mut request, params, &self.inner.cache)?;
             tracing::trace!(%host, ?scope, "signed request");
-        }
-        if let Some(signed) = fast_headers {
-            signed.insert_into(headers);
-        }
-        for (name, value) in reference_headers {
-            headers.insert(name, value);
-        }
+            signed
+        };
+        signed.insert_into(headers);
         Ok(Signed::Signed)
-    }
-
-    /// The reference path: the same signature computed by aws-sigv4.
-    fn sign_with_aws_sigv4(
-        &self,
-        method: &Method,
-        uri: &Uri,
-        signable_headers: Vec<(&str, &str)>,
-        credentials: &Credentials,
-        scope: &Scope<'_>,
-        time: SystemTime,
-    ) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
-        // The host is always supplied as a header, so only path and query are needed here.
-        let path_and_query = signable_path_and_query(uri);
-        let request = SignableRequest::new(
-            method.as_str(),
-            path_and_query,
-            signable_headers.into_iter(),
-            SignableBody::UnsignedPayload,
-        )
-        .map_err(Error::signing)?;
-
-        let identity = Identity::from(credentials.clone());
-        let settings = self.settings();
-        let params = match scope {
-            Scope::Region(region) => v4::SigningParams::builder()
-                .identity(&identity)
-                .region(region)
-                .name(&self.inner.signing_name)
-                .time(time)
-                .settings(settings)
-                .build()
-                .map_err(Error::signing)?
-                .into(),
-            Scope::RegionSet(region_set) => v4a::SigningParams::builder()
-                .identity(&identity)
-                .region_set(region_set)
-                .name(&self.inner.signing_name)
-                .time(time)
-                .settings(settings)
-                .build()
-                .map_err(Error::signing)?
-                .into(),
-        };
-        let (instructions, _signature) =
-            sign(request, &params).map_err(Error::signing)?.into_parts();
-        let mut new_headers = Vec::new();
-        for header in instructions.into_parts().0 {
-            let mut value = HeaderValue::from_str(header.value())
-                .map_err(|_| Error::invalid_uri("signature produced an invalid header value"))?;
-            value.set_sensitive(header.sensitive() || header.name() == AUTHORIZATION);
-            let name = HeaderName::from_bytes(header.name().as_bytes())
-                .map_err(|_| Error::invalid_uri("signature produced an invalid header name"))?;
-            new_headers.push((name, value));
-        }
-        Ok(new_headers)
-    }
-
-    fn settings(&self) -> SigningSettings {
-        let mut settings = SigningSettings::default();
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        settings.signature_location = SignatureLocation::Headers;
-        settings.session_token_mode = SessionTokenMode::Include;
-        // We filter unsigned headers before aws-sigv4 sees them, with prefix support.
-        settings.excluded_headers = Some(vec![Cow::Borrowed("authorization")]);
-        let (encoding, normalization) = match self.inner.path_encoding {
-            PathEncoding::Double => (
-                PercentEncodingMode::Double,
-                UriPathNormalizationMode::Enabled,
-            ),
-            PathEncoding::Single => (
-                PercentEncodingMode::Single,
-                UriPathNormalizationMode::Disabled,
-            ),
-        };
-        settings.percent_encoding_mode = encoding;
-        settings.uri_path_normalization_mode = normalization;
-        settings
     }
 
     fn is_unsigned(&self, name: &HeaderName) -> bool {
@@ -388,85 +268,6 @@ impl SigningConfig {
                 .unsigned_prefixes
                 .iter()
                 .any(|p| name.as_str().starts_with(p.as_str()))
-    }
-
-    /// The host to sign and where it is signed for; the scope is `None` when the host is
-    /// not allowed but pass-through is configured. Memoized per thread (`host_memo`).
-    fn host_and_scope<'a>(
-        &'a self,
-        uri: &'a Uri,
-        headers: &'a HeaderMap,
-    ) -> Result<HostScope<'a>, Error> {
-        let (origin, source) = host_source(uri, headers)?;
-        let from_host_header = origin == Origin::HostHeader;
-        let id = self.inner.id;
-        if let Some((host, scope)) = host_memo::lookup(id, origin, source)
-            .and_then(|resolved| self.scope_from_memo(source, resolved))
-        {
-            return Ok(HostScope {
-                host,
-                scope: Some(scope),
-                from_host_header,
-            });
-        }
-        let host = host_in_source(origin, source, uri);
-        let scope = self.scope_for(host)?;
-        if let Some(resolved) = scope
-            .as_ref()
-            .and_then(|s| self.memo_entry(source, host, s))
-        {
-            host_memo::remember(id, origin, source, resolved);
-        }
-        Ok(HostScope {
-            host,
-            scope,
-            from_host_header,
-        })
-    }
-
-    /// How to find `scope` again from `source` alone, if it can be (a region made lowercase
-    /// into a fresh string cannot).
-    fn memo_entry(&self, source: &str, host: &str, scope: &Scope<'_>) -> Option<Resolved> {
-        let host = host_memo::range_within(source, host)?;
-        let region = match scope {
-            Scope::RegionSet(_) => RegionAt::RegionSet,
-            Scope::Region(Cow::Owned(_)) => return None,
-            Scope::Region(Cow::Borrowed(region)) => {
-                let is = |candidate: Option<&String>| {
-                    candidate.is_some_and(|c| std::ptr::eq(c.as_ptr(), region.as_ptr()))
-                };
-                if let Some(range) = host_memo::range_within(source, region) {
-                    RegionAt::Source(range)
-                } else if is(self.inner.region.as_ref()) {
-                    RegionAt::Default
-                } else {
-                    let domains = &self.inner.custom_domains;
-                    RegionAt::Domain(domains.iter().position(|(_, r)| is(r.as_ref()))?)
-                }
-            }
-        };
-        Some(Resolved { host, region })
-    }
-
-    fn scope_from_memo<'a>(
-        &'a self,
-        source: &'a str,
-        resolved: Resolved,
-    ) -> Option<(&'a str, Scope<'a>)> {
-        let host = source.get(resolved.host)?;
-        let scope = match (&self.inner.algorithm, resolved.region) {
-            (Algorithm::SigV4a { region_set }, RegionAt::RegionSet) => Scope::RegionSet(region_set),
-            (Algorithm::SigV4, RegionAt::Source(range)) => Scope::Region(source.get(range)?.into()),
-            (Algorithm::SigV4, RegionAt::Default) => {
-                Scope::Region(self.inner.region.as_deref()?.into())
-            }
-            (Algorithm::SigV4, RegionAt::Domain(index)) => {
-                let (_, region) = self.inner.custom_domains.get(index)?;
-                Scope::Region(region.as_deref()?.into())
-            }
-            _ => return None,
-        };
-        Some((host, scope))
     }
 
     /// `Ok(None)`: not allowed but pass-through is configured.
@@ -509,6 +310,17 @@ impl SigningConfig {
     }
 }
 
+// === impl Scope ===
+
+impl Scope<'_> {
+    fn for_signing(&self) -> sign::Scope<'_> {
+        match self {
+            Scope::Region(region) => sign::Scope::Region(region),
+            Scope::RegionSet(region_set) => sign::Scope::RegionSet(region_set),
+        }
+    }
+}
+
 impl fmt::Debug for SigningConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
@@ -546,64 +358,6 @@ pub fn canonicalize_authority(uri: &mut Uri) {
     parts.authority = Some(host_only);
     if let Ok(rebuilt) = Uri::from_parts(parts) {
         *uri = rebuilt;
-    }
-}
-
-/// The path and query as aws-sigv4 should see them.
-///
-/// aws-sigv4 decodes the query as a form, so a literal `+` would be signed as a space
-/// (`%20`), while AWS services canonicalize it as `%2B` (smithy-rs#4227). Handing it `%2B`
-/// instead makes both sides agree; the request itself is sent unchanged.
-fn signable_path_and_query(uri: &Uri) -> Cow<'_, str> {
-    let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    match uri.query() {
-        Some(query) if query.contains('+') => {
-            let path = &path_and_query[..path_and_query.len() - query.len()];
-            Cow::Owned(format!("{path}{}", query.replace('+', "%2B")))
-        }
-        _ => Cow::Borrowed(path_and_query),
-    }
-}
-
-/// The host that is signed: the `Host` header if present, else the URI's authority
-/// without a default port.
-#[cfg(test)]
-fn signed_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Cow<'a, str>, Error> {
-    let (origin, source) = host_source(uri, headers)?;
-    Ok(Cow::Borrowed(host_in_source(origin, source, uri)))
-}
-
-/// The text the signed host is taken from, and where it came from.
-fn host_source<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<(Origin, &'a str), Error> {
-    let mut hosts = headers.get_all(HOST).iter();
-    if let Some(host) = hosts.next() {
-        if hosts.next().is_some() {
-            return Err(Error::invalid_uri("request has more than one Host header"));
-        }
-        return host
-            .to_str()
-            .map(|host| (Origin::HostHeader, host))
-            .map_err(|_| Error::invalid_header_value(&HOST));
-    }
-    let authority = uri.authority().ok_or_else(Error::missing_authority)?;
-    let default_port = match uri.scheme() {
-        Some(s) if *s == Scheme::HTTPS => Some(443),
-        Some(s) if *s == Scheme::HTTP => Some(80),
-        _ => None,
-    };
-    Ok((Origin::Authority { default_port }, authority.as_str()))
-}
-
-/// The signed host within `source` (from [`host_source`]).
-fn host_in_source<'a>(origin: Origin, source: &'a str, uri: &'a Uri) -> &'a str {
-    let (Origin::Authority { default_port }, Some(authority)) = (origin, uri.authority()) else {
-        return source;
-    };
-    let port = authority.port_u16();
-    if port.is_some() && port == default_port {
-        authority.host()
-    } else {
-        source
     }
 }
 
@@ -744,7 +498,6 @@ impl SigningConfigBuilder {
         }
         Ok(SigningConfig {
             inner: Arc::new(ConfigInner {
-                id: host_memo::next_config_id(),
                 algorithm: self.algorithm,
                 region: self.region,
                 custom_domains,
@@ -753,6 +506,7 @@ impl SigningConfigBuilder {
                 unsigned_prefixes,
                 path_encoding: self.path_encoding,
                 signing_name: self.signing_name,
+                cache: SigningCache::new(),
             }),
         })
     }
@@ -760,7 +514,8 @@ impl SigningConfigBuilder {
 
 /// A [`SigningConfig`] with credentials and a clock: signs whole requests.
 ///
-/// Cheap to clone; clones share the credentials cache and the learned clock offset.
+/// Cheap to clone; clones share the credentials cache, the learned clock offset and the
+/// configuration's cache of signing keys.
 ///
 /// # Clock skew
 /// Like the AWS SDKs, a signer corrects for a wrong local clock: when a signed request is
@@ -905,7 +660,8 @@ impl Signer {
 
     /// Whether signing this request needs credentials (false when it will pass through).
     fn needs_credentials(&self, uri: &Uri, headers: &HeaderMap) -> Result<bool, Error> {
-        Ok(self.config.host_and_scope(uri, headers)?.scope.is_some())
+        let host = signed_host(uri, headers)?.host;
+        Ok(self.config.scope_for(host)?.is_some())
     }
 
     /// Sign the pieces of a request with the given credentials (or pass it through).

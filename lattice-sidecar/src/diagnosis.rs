@@ -1,16 +1,15 @@
 //! Why VPC Lattice refused a request. The 403 passes through unchanged; a warning names the
 //! likely cause (clock skew, region or service mismatch, token, policy deny). At debug
-//! level the canonical request is logged as well, rebuilt from the signed request head
-//! for the log only, with credentials and sensitive header values redacted.
+//! level the canonical request is logged as well, rebuilt from the signed request head by
+//! lattice-client's [`CanonicalRequest`] (the signer's own canonicalization), with
+//! credentials and sensitive header values redacted.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderMap, Method, Request, Uri};
-use lattice_client::Signer;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use lattice_client::{CanonicalRequest, PathEncoding, Signer};
 
 /// The `tracing` target of the diagnosis log.
 pub(crate) const TARGET: &str = "lattice_sidecar::diagnosis";
@@ -33,6 +32,8 @@ pub(crate) struct Forbidden {
     error_type: Option<String>,
     body: Vec<u8>,
     head: Option<SignedHeadSlot>,
+    /// How the signer encoded the path, to rebuild the canonical request it signed.
+    path_encoding: PathEncoding,
     /// Scrubbed from anything logged, in case a message echoes them.
     secrets: Vec<String>,
 }
@@ -92,6 +93,7 @@ impl Forbidden {
             error_type,
             body: Vec::new(),
             head,
+            path_encoding: signer.config().path_encoding(),
             secrets,
         }
     }
@@ -117,7 +119,7 @@ impl Forbidden {
         );
         if tracing::enabled!(target: TARGET, tracing::Level::DEBUG)
             && let Some(head) = self.head.as_ref().and_then(|slot| slot.0.get())
-            && let Some(creq) = canonical_request(head)
+            && let Some(creq) = canonical_request(head, self.path_encoding)
         {
             let creq = self.scrub(&creq);
             tracing::debug!(target: TARGET, upstream, canonical_request = %creq, "canonical request as signed (recomputed for this log)");
@@ -205,91 +207,19 @@ pub(crate) fn diagnose(code: &str, message: &str) -> &'static str {
     }
 }
 
-const QUERY_SET: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-const PATH_SET: &AsciiSet = &QUERY_SET.remove(b'/');
-
-/// The SigV4 canonical request of a signed head, for logs (the signer uses aws-sigv4).
-/// Path: normalized and encoded again, as lattice-client signs by default.
-fn canonical_request(head: &SignedHead) -> Option<String> {
-    let authorization = head.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let signed: Vec<&str> = authorization
-        .split("SignedHeaders=")
-        .nth(1)?
-        .split(',')
-        .next()?
-        .split(';')
-        .collect();
-    let mut out = format!("{}\n", head.method);
-
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in head.uri.path().split('/').skip(1) {
-        match segment {
-            "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s),
-        }
-    }
-    let path = format!("/{}", segments.join("/"));
-    out.push_str(&utf8_percent_encode(&path, PATH_SET).to_string());
-    out.push('\n');
-
-    let mut params: Vec<(String, String)> = head
-        .uri
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let enc = |s: &str| {
-                utf8_percent_encode(&percent_decode_str(s).decode_utf8_lossy(), QUERY_SET)
-                    .to_string()
-            };
-            (enc(k), enc(v))
-        })
-        .collect();
-    params.sort();
-    let query: Vec<String> = params
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    out.push_str(&query.join("&"));
-    out.push('\n');
-
-    for name in &signed {
-        let value = if *name == HOST.as_str() && !head.headers.contains_key(HOST) {
-            head.uri
-                .authority()
-                .map(|a| a.to_string())
-                .unwrap_or_default()
-        } else if is_sensitive_header(name) {
-            "<redacted>".to_owned()
-        } else {
-            let values: Vec<String> = head
-                .headers
-                .get_all(*name)
-                .iter()
-                .map(|v| {
-                    String::from_utf8_lossy(v.as_bytes())
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect();
-            values.join(",")
-        };
-        out.push_str(&format!("{name}:{value}\n"));
-    }
-    out.push('\n');
-    out.push_str(&signed.join(";"));
-    out.push_str("\nUNSIGNED-PAYLOAD");
-    Some(out)
+/// The canonical request of a signed head, for logs, with sensitive header values redacted.
+/// `None` if the head was not signed.
+fn canonical_request(head: &SignedHead, path_encoding: PathEncoding) -> Option<String> {
+    let canonical = CanonicalRequest::from_signed_parts(
+        &head.method,
+        &head.uri,
+        &head.headers,
+        path_encoding,
+        is_sensitive_header,
+    );
+    canonical
+        .ok()
+        .map(|canonical| canonical.as_str().to_owned())
 }
 
 fn is_sensitive_header(name: &str) -> bool {
@@ -379,6 +309,8 @@ mod tests {
 
     #[test]
     fn canonical_request_redacts_and_sorts() {
+        use http::header::AUTHORIZATION;
+
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-west-2/vpc-lattice-svcs/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=abc".parse().unwrap());
         headers.insert("x-amz-date", "20240101T000000Z".parse().unwrap());
@@ -390,7 +322,7 @@ mod tests {
                 .unwrap(),
             headers,
         };
-        let creq = canonical_request(&head).unwrap();
+        let creq = canonical_request(&head, PathEncoding::Double).unwrap();
         assert_eq!(
             creq,
             "GET\n/a/b%252Fc\na=0&a=~&z=1\nhost:svc.example.com\nx-amz-date:20240101T000000Z\n\

@@ -3,7 +3,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 
 use super::*;
-use crate::ErrorKind;
+use crate::{CanonicalRequest, ErrorKind};
 
 const ORDERS: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
 
@@ -178,7 +178,7 @@ fn host_is_signed_as_sent() {
             headers.insert("host", HeaderValue::from_str(host).unwrap());
         }
         let uri: Uri = uri.parse().unwrap();
-        assert_eq!(signed_host(&uri, &headers).unwrap(), expected, "{uri}");
+        assert_eq!(signed_host(&uri, &headers).unwrap().host, expected, "{uri}");
         config
             .sign(&Method::GET, &uri, &mut headers, &creds(None), time())
             .unwrap();
@@ -471,20 +471,76 @@ fn literal_plus_in_query_is_signed_as_plus_not_space() {
     let plus = signature_of(&format!("https://{ORDERS}/s?q=a+b"));
     assert_eq!(plus, signature_of(&format!("https://{ORDERS}/s?q=a%2Bb")));
     assert_ne!(plus, signature_of(&format!("https://{ORDERS}/s?q=a%20b")));
-    assert_eq!(
-        signable_path_and_query(&"/p?x=+&y=1".parse().unwrap()),
-        "/p?x=%2B&y=1"
-    );
-    assert_eq!(
-        signable_path_and_query(&"/a+b?x=1".parse().unwrap()),
-        "/a+b?x=1"
-    );
+    // In the canonical request: `%2B` in the query, and in the path as the path encoding
+    // writes any `+`.
+    let canonical = |uri: &str| {
+        let mut canonical = CanonicalRequest::new();
+        let uri: Uri = uri.parse().unwrap();
+        canonical
+            .write("GET", &uri, PathEncoding::Double, &mut [])
+            .unwrap();
+        canonical
+            .as_str()
+            .lines()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(canonical("/p?x=+&y=1"), "GET\n/p\nx=%2B&y=1");
+    assert_eq!(canonical("/a+b?x=1"), "GET\n/a%2Bb\nx=1");
 }
 
-/// The per-thread host memo (`host_memo`) must never carry one config's decision or
-/// region over to another config, or to a different host text.
 #[test]
-fn host_memo_keeps_configs_apart() {
+fn asterisk_and_authority_form_are_clear_errors() {
+    for (method, uri, form) in [
+        (Method::OPTIONS, "*", "asterisk-form"),
+        (Method::CONNECT, &*format!("{ORDERS}:443"), "authority-form"),
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static(ORDERS));
+        let uri: Uri = uri.parse().unwrap();
+        let err = default_config()
+            .sign(&method, &uri, &mut headers, &creds(None), time())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+        assert!(err.to_string().contains(form), "{err}");
+        assert!(!headers.contains_key("authorization"));
+    }
+}
+
+#[test]
+fn a_clock_outside_1970_to_9999_is_a_clear_error() {
+    let mut late = Duration::from_secs(253_402_300_800); // 10000-01-01T00:00:00Z
+    for time in [
+        UNIX_EPOCH - Duration::from_secs(1),
+        UNIX_EPOCH + late,
+        UNIX_EPOCH + {
+            late += Duration::from_secs(86_400 * 365 * 1000);
+            late
+        },
+    ] {
+        let mut headers = HeaderMap::new();
+        let uri: Uri = format!("https://{ORDERS}/").parse().unwrap();
+        let err = default_config()
+            .sign(&Method::GET, &uri, &mut headers, &creds(None), time)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Signing, "{err}");
+        assert!(err.to_string().contains("1970 to 9999"), "{err}");
+    }
+    // The last second that can be signed.
+    let mut headers = HeaderMap::new();
+    let uri: Uri = format!("https://{ORDERS}/").parse().unwrap();
+    let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+    default_config()
+        .sign(&Method::GET, &uri, &mut headers, &creds(None), last)
+        .unwrap();
+    assert_eq!(headers["x-amz-date"], "99991231T235959Z");
+}
+
+/// One config's host decision or region never carries over to another config, or to
+/// another host.
+#[test]
+fn configs_keep_their_own_hosts_and_regions() {
     let east = SigningConfig::builder()
         .custom_domain_in("api.example.com", "us-east-1")
         .build()
@@ -495,7 +551,7 @@ fn host_memo_keeps_configs_apart() {
         .build()
         .unwrap();
     let lattice_only = default_config();
-    // Same shape as `east` (one custom domain with a region) for another name: a memo
+    // Same shape as `east` (one custom domain with a region) for another name: state
     // shared across configs would sign `api.example.com` here.
     let decoy = SigningConfig::builder()
         .custom_domain_in("other.example.com", "eu-west-1")
@@ -533,19 +589,20 @@ fn host_memo_keeps_configs_apart() {
         let other = ORDERS.replace("us-west-2", "ap-south-1");
         let lattice = scope_of(&east, &format!("https://{other}/")).unwrap();
         assert!(lattice.contains("/ap-south-1/"), "{lattice}");
-        // Uppercase is lowercased into a fresh string, so it is not memoized; still right.
+        // Uppercase is lowercased into a fresh string.
         let upper = ORDERS.to_ascii_uppercase();
         let lattice = scope_of(&east, &format!("https://{upper}/")).unwrap();
         assert!(lattice.contains("/us-west-2/"), "{lattice}");
-        // A memoized allowed host does not make a look-alike allowed.
+        // An allowed host just signed does not make a look-alike allowed.
         let error = scope_of(&east, "https://api.example.com.evil.test/").unwrap_err();
         assert_eq!(error.kind(), ErrorKind::HostNotAllowed);
     }
 }
 
-/// A memo hit signs exactly what a fresh lookup signs.
+/// Signing again, or after another config signed, gives the same signature: nothing from
+/// one signature changes the next.
 #[test]
-fn host_memo_hit_signs_like_a_miss() {
+fn signing_after_another_config_signs_the_same() {
     let config = default_config();
     let other = SigningConfig::builder().build().unwrap();
     let signed = |config: &SigningConfig, host_header: Option<&str>| {
@@ -557,14 +614,13 @@ fn host_memo_hit_signs_like_a_miss() {
         sign(config, &mut req, Some("token")).unwrap();
         req.headers()["authorization"].clone()
     };
-    // `other` evicts `config`'s entry (one entry per thread), so the first call misses.
-    let miss = (signed(&other, None), signed(&config, None));
-    let hit = signed(&config, None);
-    assert_eq!(miss.1, hit);
-    assert_eq!(miss.0, hit);
+    let first = (signed(&other, None), signed(&config, None));
+    let again = signed(&config, None);
+    assert_eq!(first.1, again);
+    assert_eq!(first.0, again);
     // The same text from the Host header keeps its port: a different signature.
     let with_port = signed(&config, Some(&format!("{ORDERS}:443")));
-    assert_ne!(with_port, hit);
+    assert_ne!(with_port, again);
     assert_eq!(with_port, signed(&config, Some(&format!("{ORDERS}:443"))));
 }
 

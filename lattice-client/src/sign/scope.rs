@@ -1,42 +1,40 @@
-//! `SystemTime` -> `YYYYMMDD'T'HHMMSS'Z'` without `format!` or the `time` crate.
+//! When and where a signature is valid: its timestamp and its credential scope.
 
-use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-thread_local! {
-    /// The last second formatted on this thread: requests signed in the same second share
-    /// it. Without it, lattice-client / floor in the ratio bench went from 1.14-1.17 to 1.18
-    /// in four alternating runs (`bench/RESULTS.md`).
-    static LAST: Cell<Option<(u64, Timestamp)>> = const { Cell::new(None) };
+/// Where a signature is valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope<'a> {
+    /// SigV4, for one region.
+    Region(&'a str),
+    /// SigV4A, for a region set such as `*`.
+    RegionSet(&'a str),
 }
 
-/// The signature time, formatted once. Only 1970..=9999 is supported; the signer falls back
-/// to aws-sigv4 outside that range (aws-sigv4 prints wider years, which we do not copy).
+/// The signature time, formatted once as `YYYYMMDD'T'HHMMSS'Z'`. SigV4 dates have
+/// four-digit years, so only times from 1970 to 9999 can be signed.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Timestamp {
     date_time: [u8; 16],
-    /// Days since the Unix epoch: the signing-key cache key.
+    /// Days since the Unix epoch: part of a SigV4 signing key's cache key.
     day: u64,
+}
+
+/// `{date}/[{region}/]{service}/aws4_request`: the last part of the `Authorization`
+/// header's `Credential`, and a line of the string to sign. SigV4A's has no region.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CredentialScope<'a> {
+    date: &'a str,
+    region: Option<&'a str>,
+    service: &'a str,
 }
 
 // === impl Timestamp ===
 
 impl Timestamp {
+    /// `None` before 1970 or after 9999.
     pub(crate) fn new(time: SystemTime) -> Option<Self> {
         let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
-        let last = LAST.try_with(Cell::get).ok().flatten();
-        if let Some((last_secs, timestamp)) = last
-            && last_secs == secs
-        {
-            return Some(timestamp);
-        }
-        let timestamp = Self::format(secs)?;
-        // Ignored when thread-local storage is gone: the timestamp is still right.
-        let _ = LAST.try_with(|last| last.set(Some((secs, timestamp))));
-        Some(timestamp)
-    }
-
-    fn format(secs: u64) -> Option<Self> {
         let day = secs / 86_400;
         let rem = secs % 86_400;
         let (year, month, mday) = civil_from_days(day);
@@ -60,7 +58,6 @@ impl Timestamp {
     }
 
     /// `YYYYMMDD`.
-    #[cfg(test)]
     pub(crate) fn date(&self) -> &str {
         &self.date_time()[..8]
     }
@@ -89,4 +86,27 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
     (year, month, day)
+}
+
+// === impl CredentialScope ===
+
+impl<'a> CredentialScope<'a> {
+    pub(crate) fn new(time: &'a Timestamp, scope: Scope<'a>, service: &'a str) -> Self {
+        let region = match scope {
+            Scope::Region(region) => Some(region),
+            Scope::RegionSet(_) => None,
+        };
+        Self {
+            date: time.date(),
+            region,
+            service,
+        }
+    }
+
+    /// The scope in consecutive pieces, which the string to sign is hashed from and the
+    /// `Authorization` header is written from (without a region, two are empty).
+    pub(crate) fn parts(&self) -> [&'a str; 6] {
+        let (region, slash) = self.region.map_or(("", ""), |region| (region, "/"));
+        [self.date, "/", region, slash, self.service, "/aws4_request"]
+    }
 }
