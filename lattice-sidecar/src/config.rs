@@ -371,7 +371,7 @@ pub struct ServerConfig {
     /// Connection-serving threads, at least 1 (`--workers 0` resolved to the CPU count).
     pub workers: usize,
     /// `--max-connections`; `None`: derived from the open-file limit at start-up
-    /// ([`crate::limits`]).
+    /// (see the `limits` module).
     pub max_connections: Option<usize>,
     pub allow_non_loopback: bool,
 }

@@ -5,7 +5,7 @@
 //! Lattice service name or configured custom domain, signs with SigV4/SigV4A through
 //! [`lattice_client::SigV4Layer`] (`UNSIGNED-PAYLOAD`, so bodies stream), and forwards over
 //! HTTPS (h2 by ALPN, else HTTP/1.1). Errors at the edge become responses with an
-//! `x-lattice-sidecar-error` header (see [`errors`]); `/livez`, `/readyz` and `/metrics`
+//! `x-lattice-sidecar-error` header (see `errors`); `/livez`, `/readyz` and `/metrics`
 //! live on a separate admin listener.
 //!
 //! The binary is a thin wrapper: [`Config::from_args`](config::Config::from_args),

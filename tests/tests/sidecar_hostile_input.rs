@@ -302,10 +302,6 @@ async fn h2c(
     host: Option<&str>,
     extra: Option<(&str, String)>,
 ) -> Result<(u16, Option<String>), BoxError> {
-    let stream = tokio::net::TcpStream::connect(sidecar.addr()).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
-    let driver = tokio::spawn(connection);
     let mut request = http::Request::builder().uri(format!("http://{authority}/echo"));
     if let Some(host) = host {
         request = request.header(http::header::HOST, host);
@@ -313,6 +309,19 @@ async fn h2c(
     if let Some((name, value)) = extra {
         request = request.header(name, value);
     }
+    send_h2c(sidecar, request).await
+}
+
+/// Send `request` over a new h2c connection and read the whole response: its status and
+/// the sidecar error code.
+async fn send_h2c(
+    sidecar: &Sidecar,
+    request: http::request::Builder,
+) -> Result<(u16, Option<String>), BoxError> {
+    let stream = tokio::net::TcpStream::connect(sidecar.addr()).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(connection);
     let request = request.body(Empty::<Bytes>::new())?;
     let response = tokio::time::timeout(IO_TIMEOUT, sender.send_request(request)).await??;
     let status = response.status().as_u16();
@@ -463,29 +472,11 @@ async fn h2c_with_headers(
     sidecar: &Sidecar,
     count: usize,
 ) -> Result<(u16, Option<String>), BoxError> {
-    let stream = tokio::net::TcpStream::connect(sidecar.addr()).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
-    let driver = tokio::spawn(connection);
     let mut request = http::Request::builder().uri(format!("http://{ORDERS_HOST}/echo"));
     for i in 0..count {
         request = request.header(format!("x-h{i}"), "v");
     }
-    let response = tokio::time::timeout(
-        IO_TIMEOUT,
-        sender.send_request(request.body(Empty::<Bytes>::new())?),
-    )
-    .await??;
-    let status = response.status().as_u16();
-    let code = response
-        .headers()
-        .get(ERROR_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    tokio::time::timeout(IO_TIMEOUT, response.into_body().collect()).await??;
-    drop(sender);
-    let _ = tokio::time::timeout(Duration::from_secs(5), driver).await;
-    Ok((status, code))
+    send_h2c(sidecar, request).await
 }
 
 // Reproduction (before): an h2c request with 1,200 headers was forwarded to the upstream,

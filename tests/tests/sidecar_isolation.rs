@@ -59,6 +59,18 @@ fn median(
     Ok(timings[runs / 2])
 }
 
+/// A sidecar with one worker (so every request shares its upstream connection), and how
+/// long an unrelated request takes through it alone.
+fn one_worker_sidecar(emulator: &Emulator) -> Result<(Sidecar, Duration), BoxError> {
+    let sidecar = Sidecar::builder()
+        .emulator(emulator)
+        .args(["--workers", "1"])
+        .spawn()?;
+    timed_echo(&sidecar)?; // The upstream connection is up.
+    let alone = median(5, || timed_echo(&sidecar))?;
+    Ok((sidecar, alone))
+}
+
 /// Start a 1 GiB download that is never read: its response stays parked in the sidecar.
 fn slow_reader(sidecar: &Sidecar) -> Result<TcpStream, BoxError> {
     let mut stream = connect(sidecar.addr(), STALL)?;
@@ -75,12 +87,7 @@ fn slow_reader(sidecar: &Sidecar) -> Result<TcpStream, BoxError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_readers_hold_back_only_their_own_streams() -> Result<(), BoxError> {
     let emulator = Emulator::builder().start().await?;
-    let sidecar = Sidecar::builder()
-        .emulator(&emulator)
-        .args(["--workers", "1"])
-        .spawn()?;
-    timed_echo(&sidecar)?; // The upstream connection is up.
-    let alone = median(5, || timed_echo(&sidecar))?;
+    let (sidecar, alone) = one_worker_sidecar(&emulator)?;
     for readers in [3, 20] {
         let parked = (0..readers)
             .map(|_| slow_reader(&sidecar))
@@ -105,12 +112,7 @@ async fn slow_readers_hold_back_only_their_own_streams() -> Result<(), BoxError>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_h2c_client_that_reads_nothing_stalls_no_one_else() -> Result<(), BoxError> {
     let emulator = Emulator::builder().start().await?;
-    let sidecar = Sidecar::builder()
-        .emulator(&emulator)
-        .args(["--workers", "1"])
-        .spawn()?;
-    timed_echo(&sidecar)?;
-    let alone = median(5, || timed_echo(&sidecar))?;
+    let (sidecar, alone) = one_worker_sidecar(&emulator)?;
 
     let stream = tokio::net::TcpStream::connect(sidecar.addr()).await?;
     let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())

@@ -1,6 +1,7 @@
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 
 use super::*;
+use crate::headers::header_map as headers;
 
 const ORDERS: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
 const INVENTORY: &str = "inventory-0fedcba9876543210.7d67968.vpc-lattice-svcs.eu-west-1.on.aws";
@@ -10,18 +11,6 @@ fn signing() -> SigningConfig {
         .custom_domain_in("orders.example.com", "us-west-2")
         .build()
         .unwrap()
-}
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    pairs
-        .iter()
-        .map(|(n, v)| {
-            (
-                HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            )
-        })
-        .collect()
 }
 
 fn route(
