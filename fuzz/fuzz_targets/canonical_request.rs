@@ -175,8 +175,14 @@ fn check(input: Input) {
 }
 
 /// A signed request's canonical request can be rebuilt, and it lists the signed headers.
+/// A session token may hold obs-text, which the signer signs as bytes (as aws-sigv4 does)
+/// but a `str` cannot show: such a token is redacted, as the sidecar redacts every token.
 fn check_rebuilt(method: &Method, uri: &http::Uri, signed: &HeaderMap, encoding: PathEncoding) {
-    let rebuilt = CanonicalRequest::from_signed_parts(method, uri, signed, encoding, |_| false)
+    let token_is_text = signed
+        .get("x-amz-security-token")
+        .is_none_or(|v| v.to_str().is_ok());
+    let redact = |name: &str| name == "x-amz-security-token" && !token_is_text;
+    let rebuilt = CanonicalRequest::from_signed_parts(method, uri, signed, encoding, redact)
         .unwrap_or_else(|e| panic!("a signed request could not be rebuilt ({e}): {uri}"));
     let authorization = signed["authorization"].to_str().expect("ASCII");
     let listed = format!("SignedHeaders={},", rebuilt.signed_headers());

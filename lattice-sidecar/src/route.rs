@@ -259,15 +259,15 @@ pub fn check_request(uri: &Uri, headers: &HeaderMap) -> Result<(), Synthetic> {
     Ok(())
 }
 
-/// The port after the host in `host[:port]`, if any, must be 1–65535. (`host:` is left to
-/// the signer's allow-list, and user info to `route_request`: both refuse it.)
+/// The port after the host in `host[:port]`, if any, must be 1–65535; `host:` has none.
+/// (User info is left to `route_request`, which refuses it.)
 fn check_port(text: &str) -> Result<(), Synthetic> {
     if text.contains('@') {
         return Ok(());
     }
     let after_host = text.rsplit_once(']').map_or(text, |(_, rest)| rest);
     match after_host.rsplit_once(':') {
-        Some((_, port)) if !port.is_empty() && !port.parse::<u16>().is_ok_and(|p| p != 0) => {
+        Some((_, port)) if !port.parse::<u16>().is_ok_and(|p| p != 0) => {
             Err(Synthetic::bad_request(
                 "invalid-host",
                 format!("port `{}` is not 1-65535", printable(port)),

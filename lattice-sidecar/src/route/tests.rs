@@ -257,6 +257,9 @@ fn ports_must_be_valid() {
     assert_eq!(check("http://[::1]:70000/", &[]), refused);
     assert_eq!(check("http://[::1]/", &[]), Ok(()));
     assert_eq!(check(&format!("http://{ORDERS}:8443/"), &[]), Ok(()));
+    // An empty port names none: refused here, since the allow-list is the signer's.
+    assert_eq!(check(&format!("http://{ORDERS}:/"), &[]), refused);
+    assert_eq!(check("/", &[("host", &format!("{ORDERS}:"))]), refused);
     // User info is route_request's to refuse, with its own message.
     assert_eq!(check(&format!("http://u:p@{ORDERS}/"), &[]), Ok(()));
 }
