@@ -116,8 +116,8 @@ async fn serves_on_loopback_and_refuses_an_unsigned_request() {
     let stdout = child.stdout.take().expect("stdout is piped");
 
     // "Lattice emulator listening on https://127.0.0.1:P and http://127.0.0.1:Q"
+    let mut lines = BufReader::new(stdout).lines();
     let banner = timeout(LIMIT, async {
-        let mut lines = BufReader::new(stdout).lines();
         while let Some(line) = lines.next_line().await.expect("stdout is readable") {
             if line.starts_with("Lattice emulator listening on") {
                 return line;
@@ -127,6 +127,9 @@ async fn serves_on_loopback_and_refuses_an_unsigned_request() {
     })
     .await
     .expect("the banner comes in time");
+    // Keep the pipe open and drained: the banner goes on after its first line, and a
+    // write to a closed stdout would stop the emulator.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let http_addr = banner
         .rsplit_once(" and http://")
         .map(|(_, addr)| addr.to_owned())
