@@ -245,7 +245,7 @@ impl Emulator {
         &self.ca_der
     }
 
-    /// A ring-based rustls client config trusting only this emulator's CA.
+    /// An aws-lc-rs rustls client config trusting only this emulator's CA.
     ///
     /// No ALPN protocols are set: add `h2` and/or `http/1.1` to choose the version.
     pub fn client_tls_config(&self) -> Result<ClientConfig, Error> {

@@ -8,7 +8,7 @@ use rcgen::{
 };
 use rustls::{
     ClientConfig, RootCertStore, ServerConfig,
-    crypto::ring,
+    crypto::aws_lc_rs,
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
 };
 
@@ -22,7 +22,7 @@ pub struct Certificates {
     pub ca_pem: String,
     /// The CA certificate, DER encoded.
     pub ca_der: CertificateDer<'static>,
-    /// A ring-based server config presenting the leaf (and the CA), ALPN `h2` and `http/1.1`.
+    /// An aws-lc-rs server config presenting the leaf (and the CA), ALPN `h2` and `http/1.1`.
     pub server_config: Arc<ServerConfig>,
 }
 
@@ -58,7 +58,7 @@ impl Certificates {
         let chain = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
         let mut server_config =
-            ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
                 .with_safe_default_protocol_versions()?
                 .with_no_client_auth()
                 .with_single_cert(chain, key)?;
@@ -72,12 +72,12 @@ impl Certificates {
     }
 }
 
-/// A ring-based client config trusting only `ca`, with no ALPN protocols set.
+/// An aws-lc-rs client config trusting only `ca`, with no ALPN protocols set.
 pub(crate) fn client_config(ca: &CertificateDer<'static>) -> Result<ClientConfig, Error> {
     let mut roots = RootCertStore::empty();
     roots.add(ca.clone())?;
     Ok(
-        ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        ClientConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth(),

@@ -30,7 +30,7 @@ fn tls_client(emulator: &Emulator, alpn: &[u8]) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca).expect("CA is a valid trust anchor");
     let mut tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()

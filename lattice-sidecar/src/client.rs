@@ -143,7 +143,7 @@ fn tls_config(
             "no trusted CA certificates: upstream TLS will fail; install the system CA bundle or pass --ca-file"
         );
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)

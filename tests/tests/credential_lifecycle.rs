@@ -93,7 +93,7 @@ fn tls_client(ca_pem: &str, https_addr: std::net::SocketAddr) -> reqwest::Client
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca).unwrap();
     let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
@@ -612,7 +612,7 @@ async fn credential_sidecar(emulator: &Emulator, fake: &FakeCredentialServer) ->
 /// A plain HTTP/1.1 keep-alive client for the sidecar's loopback listeners.
 fn plain_client() -> reqwest::Client {
     // reqwest wants a process-wide rustls provider even for plain HTTP.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))

@@ -455,7 +455,7 @@ async fn h2c_streams_in_flight_complete() -> Result<(), BoxError> {
         .args(["--shutdown-grace", GRACE])
         .spawn()?;
     // reqwest wants a process-wide rustls provider even for plain HTTP.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let client = reqwest::Client::builder()
         .no_proxy()
         .http2_prior_knowledge()

@@ -8,7 +8,7 @@
 //! # fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! use lattice_client::integrations::tls::TlsConfig;
 //!
-//! // Platform roots only (ring provider, ALPN `h2` then `http/1.1`).
+//! // Platform roots only (aws-lc-rs provider, ALPN `h2` then `http/1.1`).
 //! let production = TlsConfig::new().build()?;
 //!
 //! // Only an emulator's CA.
@@ -24,7 +24,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
 
-/// Builds a ring-based rustls [`ClientConfig`]: platform roots and/or extra CA
+/// Builds an aws-lc-rs rustls [`ClientConfig`]: platform roots and/or extra CA
 /// certificates, ALPN `h2` and `http/1.1`.
 ///
 /// See the [module docs](self) for an example.
@@ -130,12 +130,12 @@ impl TlsConfig {
                 None,
             ));
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| {
                 TlsError::new(
-                    "the ring provider rejected the default TLS versions",
+                    "the aws-lc-rs provider rejected the default TLS versions",
                     Some(Box::new(e)),
                 )
             })?
