@@ -83,3 +83,8 @@ pub use crate::signer::{
     Algorithm, DEFAULT_UNSIGNED_HEADERS, PathEncoding, SIGNER_OWNED_HEADERS, SIGNING_NAME, Signed,
     Signer, SigningConfig, SigningConfigBuilder, UnknownHosts, canonicalize_authority,
 };
+
+/// The README's code blocks, checked by `cargo test --doc` (its example needs `reqwest`).
+#[doc = include_str!("../README.md")]
+#[cfg(all(doctest, feature = "reqwest", feature = "aws-config"))]
+pub struct ReadmeDoctests;
