@@ -18,6 +18,8 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 
+use crate::probe::ProbeArgs;
+
 /// `EX_USAGE` from sysexits.h: the exit code for a bad configuration.
 pub const EX_USAGE: u8 = 64;
 
@@ -36,12 +38,17 @@ const MAX_WORKERS: usize = 1024;
         with a Host header naming the service, or through a fixed route (--upstream, --route). \
         It forwards over HTTPS with a fresh signature. Only VPC Lattice service names \
         (*.vpc-lattice-svcs.<region>.on.aws) and --custom-domain names are signed.",
-    after_help = "Exit codes: 0 after a clean shutdown, 64 for an invalid configuration, 1 otherwise."
+    after_help = "Exit codes: 0 after a clean shutdown, 64 for an invalid configuration, 1 otherwise.",
+    args_conflicts_with_subcommands = true
 )]
 // These doc comments are the `--help` text, read in a terminal: URLs and `[::1]` stay
 // plain text rather than Markdown links.
 #[allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 pub struct Args {
+    /// Without a subcommand, the sidecar runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to accept HTTP/1.1 and h2c traffic on.
     #[arg(
         long,
@@ -244,6 +251,15 @@ pub struct Args {
     /// flags' lists), and a default region.
     #[arg(long, env = "LATTICE_SIDECAR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// What to do instead of running the sidecar.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Health check for images without a shell or curl: GET the admin listener's /readyz
+    /// (or URL|PATH) and exit 0 on a 2xx, 1 otherwise with the reason on stderr, 64 for a
+    /// bad URL.
+    Probe(ProbeArgs),
 }
 
 /// The optional TOML file. Lists add to the flags' lists; `region` applies when the flag

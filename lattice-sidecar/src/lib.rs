@@ -33,10 +33,11 @@ mod limits;
 mod listener;
 mod metrics;
 mod pool;
+pub mod probe;
 mod proxy;
 pub mod route;
 mod signing;
 mod workers;
 
 pub use crate::app::{RunError, init_tracing, run};
-pub use crate::config::{Args, Config, ConfigError, EX_USAGE};
+pub use crate::config::{Args, Command, Config, ConfigError, EX_USAGE};

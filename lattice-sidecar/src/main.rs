@@ -1,10 +1,11 @@
 //! The `lattice-sidecar` binary: parse and validate the configuration (exit 64 on any
-//! problem), init tracing, serve until SIGTERM/SIGINT, drain, exit 0.
+//! problem), init tracing, serve until SIGTERM/SIGINT, drain, exit 0. `lattice-sidecar
+//! probe` is a health check instead (see `probe`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use lattice_sidecar::{Args, Config, EX_USAGE};
+use lattice_sidecar::{Args, Command, Config, EX_USAGE};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
@@ -19,6 +20,9 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Some(Command::Probe(probe)) = &args.command {
+        return lattice_sidecar::probe::run(probe);
+    }
     let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(error) => {
