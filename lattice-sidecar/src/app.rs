@@ -13,8 +13,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::admin::Admin;
+use crate::build_info::BuildInfo;
 use crate::client::ClientFactory;
-use crate::config::{Config, LogConfig, LogFormat, Route};
+use crate::config::{Config, EX_USAGE, LogConfig, LogFormat, Route};
 use crate::errors::BoxError;
 use crate::limits::{self, ConnectionLimit};
 use crate::listener::{self, ServeSettings};
@@ -46,6 +47,38 @@ pub enum RunError {
     Client(BoxError),
     #[error("cannot start the worker threads: {0}")]
     Workers(std::io::Error),
+}
+
+// === impl RunError ===
+
+impl RunError {
+    /// The process exit code: 64 (`EX_USAGE`) when the configuration is at fault, as for
+    /// the problems [`Config::from_args`] finds; 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Client(_) => EX_USAGE,
+            RunError::Bind { .. } | RunError::Workers(_) => 1,
+        }
+    }
+}
+
+/// `--check-config`: what [`run`] would build before binding, without binding, spawning or
+/// fetching credentials (the TLS roots with `--ca-file`). Returns a summary to print.
+pub fn check(config: &Config) -> Result<String, RunError> {
+    ClientFactory::new(&config.upstream).map_err(RunError::Client)?;
+    let mut summary = String::from("lattice-sidecar: the configuration is valid\n");
+    for listener in &config.listeners {
+        let route = match &listener.route {
+            Route::FromRequest => "upstream from each request".to_owned(),
+            Route::Fixed(target) => format!("upstream {target}"),
+        };
+        summary.push_str(&format!("  listen {}: {route}\n", listener.addr));
+    }
+    summary.push_str(&format!(
+        "  admin {}: /livez, /readyz, /metrics\n",
+        config.admin.addr
+    ));
+    Ok(summary)
 }
 
 /// Install the global tracing subscriber: `--log`, else `RUST_LOG`, else `info`.
@@ -98,6 +131,17 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
     let open_file_limit = limits::raise_open_file_limit();
     let max_connections = limits::max_connections(config.server.max_connections, open_file_limit);
 
+    // One per worker, so each loads its TLS roots; built before anything is spawned, so a
+    // bad upstream setting fails startup cleanly.
+    let factories = (0..config.server.workers)
+        .map(|_| ClientFactory::new(&config.upstream).map_err(RunError::Client))
+        .collect::<Result<Vec<_>, _>>()?;
+    let build = BuildInfo::with_tls_provider(
+        factories
+            .first()
+            .map_or("unknown", ClientFactory::tls_provider),
+    );
+    tracing::info!(version = build.version, revision = build.revision, tls_provider = %build.tls_provider, "lattice-sidecar starting");
     let credentials = signing::credentials(&config.signing.credentials).await;
     let signer = Signer::new(config.signing.config.clone(), credentials.clone());
     let metrics = Metrics::new(credentials.clone(), &config.configured_hosts());
@@ -108,10 +152,10 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
         draining: Arc::new(AtomicBool::new(false)),
         settle: DRAIN_SETTLE.min(config.server.shutdown_grace / 2),
     };
-    // Built before anything is spawned, so a bad upstream setting fails startup cleanly.
-    let services = (0..config.server.workers)
-        .map(|_| worker_services(&config, &listeners, &signer, &metrics))
-        .collect::<Result<Vec<_>, _>>()?;
+    let services = factories
+        .into_iter()
+        .map(|factory| worker_services(factory, &config, &listeners, &signer, &metrics))
+        .collect();
     let workers = Workers::start(services, &shared).map_err(RunError::Workers)?;
     let refresher = tokio::spawn(keep_credentials_fresh(credentials.clone()));
     let serving = Arc::new(AtomicBool::new(false));
@@ -171,12 +215,12 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
 /// One worker's services, one per listener: its own upstream clients (so connection
 /// pools), shared by its listeners.
 fn worker_services(
+    factory: ClientFactory,
     config: &Config,
     listeners: &[BoundListener],
     signer: &Signer,
     metrics: &Metrics,
-) -> Result<Vec<ListenerService>, RunError> {
-    let factory = ClientFactory::new(&config.upstream).map_err(RunError::Client)?;
+) -> Vec<ListenerService> {
     let pool_signer = signer.clone();
     let pools = Pools::new(move || signing::sign_clients(&pool_signer, factory.clients()));
     let services = listeners.iter().map(|bound| ListenerService {
@@ -189,7 +233,7 @@ fn worker_services(
             metrics.clone(),
         ),
     });
-    Ok(services.collect())
+    services.collect()
 }
 
 /// Wait for the workers to finish their requests, within `grace`; a second signal ends it.

@@ -31,7 +31,7 @@ const MAX_WORKERS: usize = 1024;
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "lattice-sidecar",
-    version,
+    disable_version_flag = true,
     about = "A localhost proxy that signs requests for Amazon VPC Lattice (SigV4/SigV4A)",
     long_about = "A localhost proxy that signs requests for Amazon VPC Lattice (SigV4/SigV4A).\n\n\
         Send it plain HTTP/1.1 or h2c (gRPC): as an HTTP proxy (HTTP_PROXY=http://127.0.0.1:8080), \
@@ -251,6 +251,18 @@ pub struct Args {
     /// flags' lists), and a default region.
     #[arg(long, env = "LATTICE_SIDECAR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    // The two actions below have no environment variable: one left in a manifest would
+    // stop the sidecar from ever serving.
+    /// Validate the flags, the environment and the config file (like `nginx -t`), then
+    /// exit: 0 if valid, 64 with every problem if not. Binds no port and fetches no
+    /// credentials.
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// Print the version, the git revision and the TLS provider, then exit.
+    #[arg(short = 'V', long)]
+    pub version: bool,
 }
 
 /// What to do instead of running the sidecar.

@@ -23,6 +23,7 @@
 mod admin;
 pub mod app;
 mod body;
+mod build_info;
 mod client;
 pub mod config;
 mod diagnosis;
@@ -39,5 +40,6 @@ pub mod route;
 mod signing;
 mod workers;
 
-pub use crate::app::{RunError, init_tracing, run};
+pub use crate::app::{RunError, check, init_tracing, run};
+pub use crate::build_info::BuildInfo;
 pub use crate::config::{Args, Command, Config, ConfigError, EX_USAGE};
