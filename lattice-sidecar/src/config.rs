@@ -10,7 +10,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use aws_types::os_shim_internal::{Env, Fs};
 use clap::Parser;
+use futures_util::FutureExt;
 use http::Uri;
 use http::uri::{Authority, Scheme};
 use lattice_client::{SigningConfig, SigningConfigBuilder};
@@ -444,13 +446,19 @@ impl Config {
     /// Validate flags (and the config file they name), reporting every problem at once:
     /// each part is parsed even when another has failed.
     pub fn from_args(args: Args) -> Result<Self, ConfigError> {
+        Self::from_args_in(args, &Env::real())
+    }
+
+    /// [`Self::from_args`] with the environment that locates the AWS shared config files
+    /// (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, `HOME`).
+    pub(crate) fn from_args_in(args: Args, env: &Env) -> Result<Self, ConfigError> {
         let mut problems = Problems::default();
         let file = match &args.config {
             Some(path) => problems.check(read_file_config(path)).unwrap_or_default(),
             None => FileConfig::default(),
         };
         // Signing first: fixed upstreams are checked against its allow-list.
-        let signing = parse_signing(&args, &file, &mut problems);
+        let signing = parse_signing(&args, &file, env, &mut problems);
         let allow_list = signing
             .as_ref()
             .map(|s| s.config.clone())
@@ -498,6 +506,7 @@ fn custom_domains(args: &Args, file: &FileConfig) -> Vec<String> {
 fn parse_signing(
     args: &Args,
     file: &FileConfig,
+    env: &Env,
     problems: &mut Problems,
 ) -> Option<SigningSettings> {
     let region = args.region.clone().or(file.region.clone());
@@ -527,7 +536,7 @@ fn parse_signing(
             None
         }
     };
-    let credentials = parse_credentials(args, region, problems);
+    let credentials = parse_credentials(args, region, env, problems);
     Some(SigningSettings {
         config: config?,
         credentials,
@@ -542,8 +551,12 @@ fn parse_signing(
 fn parse_credentials(
     args: &Args,
     region: Option<String>,
+    env: &Env,
     problems: &mut Problems,
 ) -> CredentialsConfig {
+    if let Some(profile) = &args.profile {
+        problems.check(check_profile(profile, env));
+    }
     let assume_role = match (&args.role_arn, &args.role_session_name, &args.external_id) {
         (Some(arn), session_name, external_id) => {
             if !arn.starts_with("arn:") || arn.split(':').count() < 6 {
@@ -962,6 +975,32 @@ fn parse_duration(flag: &str, value: &str, zero_ok: bool) -> Result<Duration, St
         return Err(format!("{flag} must be more than zero"));
     }
     Ok(duration)
+}
+
+/// `--profile NAME` must name a profile of the shared config or credentials file, as
+/// the AWS CLI insists; otherwise the credential chain would skip it and sign with
+/// whatever else it finds, or retry for ever. Read with aws-config's own loader, so a
+/// profile is found exactly when the credential provider would find it.
+fn check_profile(name: &str, env: &Env) -> Result<(), String> {
+    let (fs, files) = (Fs::real(), Default::default());
+    let loading = aws_config::profile::load(&fs, env, &files, None);
+    // The loader reads the files synchronously: it is ready at the first poll.
+    let Some(loaded) = loading.now_or_never() else {
+        return Ok(());
+    };
+    let profiles = loaded
+        .map_err(|e| format!("--profile {name}: cannot read the AWS shared config files: {e}"))?;
+    if profiles.get_profile(name).is_some() {
+        return Ok(());
+    }
+    let path = |var: &str, default: &str| env.get(var).unwrap_or_else(|_| default.to_owned());
+    Err(format!(
+        "--profile: The config profile ({name}) could not be found in {} or {}: add it there, \
+         point AWS_CONFIG_FILE or AWS_SHARED_CREDENTIALS_FILE at the files that have it, or drop \
+         --profile to use the default credential chain",
+        path("AWS_CONFIG_FILE", "~/.aws/config"),
+        path("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+    ))
 }
 
 fn is_session_name(name: &str) -> bool {

@@ -1,11 +1,15 @@
 //! What operators and their engines expect of the process: SIGHUP does not kill it,
-//! `--check-config` validates without binding, `--version` says what is running.
+//! `--check-config` validates without binding, `--version` says what is running, and a
+//! `--profile` that does not exist stops start-up (one that does is used, whatever the
+//! environment holds).
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use lattice_emulator::{Emulator, ORDERS_HOST};
+use lattice_emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator, ORDERS_HOST, Verdict,
+};
 use lattice_tests::sidecar::{BoxError, Sidecar, run_with_timeout, sidecar_binary};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -177,5 +181,83 @@ fn version_names_the_revision_and_the_tls_provider() -> Result<(), BoxError> {
             "{stdout}"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn a_missing_profile_exits_64_at_start_up() -> Result<(), BoxError> {
+    let dir = tempfile::tempdir()?;
+    let (config, credentials) = (dir.path().join("config"), dir.path().join("credentials"));
+    std::fs::write(&config, "[profile dev]\nregion = us-west-2\n")?;
+    std::fs::write(&credentials, "[prod]\naws_access_key_id = AKIDEXAMPLE\n")?;
+    let (config, credentials) = (
+        config.display().to_string(),
+        credentials.display().to_string(),
+    );
+    let started = Instant::now();
+    let output = run_binary(
+        &["--profile", "staging"],
+        &[
+            ("AWS_CONFIG_FILE", &config),
+            ("AWS_SHARED_CREDENTIALS_FILE", &credentials),
+            // These used to win silently.
+            ("AWS_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", DEFAULT_SECRET_ACCESS_KEY),
+        ],
+    )?;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains(&format!(
+            "The config profile (staging) could not be found in {config} or {credentials}"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "nothing started: {}",
+        text(&output.stdout)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_is_used_even_with_credentials_in_the_environment() -> Result<(), BoxError> {
+    let emulator = Emulator::builder().start().await?;
+    let dir = tempfile::tempdir()?;
+    let credentials = dir.path().join("credentials");
+    // Keys the emulator does not know: requests signed with them are refused.
+    std::fs::write(
+        &credentials,
+        "[other]\naws_access_key_id = AKIDUNKNOWNTOLATTICE\n\
+         aws_secret_access_key = notTheEmulatorsSecretKey0000000000000000\n",
+    )?;
+    // The harness puts the emulator's own keys in the environment.
+    let sidecar = Sidecar::builder()
+        .emulator(&emulator)
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            credentials.display().to_string(),
+        )
+        .args(["--profile", "other"])
+        .spawn()?;
+    let response = sidecar.get(ORDERS_HOST, "/echo")?;
+    assert_eq!(
+        response.status,
+        403,
+        "signed with the environment's keys: {}",
+        response.text()
+    );
+    let refused = emulator.requests();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        matches!(refused[0].verdict, Verdict::Rejected { .. }),
+        "{refused:?}"
+    );
     Ok(())
 }
