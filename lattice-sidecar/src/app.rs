@@ -12,7 +12,7 @@ use lattice_client::{CredentialsCache, Signer};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::admin::Admin;
+use crate::admin::{Admin, Readiness};
 use crate::build_info::BuildInfo;
 use crate::client::ClientFactory;
 use crate::config::{Config, EX_USAGE, LogConfig, LogFormat, Route};
@@ -157,9 +157,8 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
         .map(|factory| worker_services(factory, &config, &listeners, &signer, &metrics))
         .collect();
     let workers = Workers::start(services, &shared).map_err(RunError::Workers)?;
-    let refresher = tokio::spawn(keep_credentials_fresh(credentials.clone()));
-    let serving = Arc::new(AtomicBool::new(false));
-    let admin = Admin::new(serving.clone(), credentials, metrics.clone());
+    let readiness = Readiness::new(credentials.clone());
+    let admin = Admin::new(readiness.clone(), metrics.clone());
     let admin_metrics = metrics.clone();
     let admin_task = tokio::spawn(async move {
         let handler = move |request| admin.clone().handle(request);
@@ -173,7 +172,7 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
         .await;
     });
 
-    {
+    let refresher = {
         let limit = ConnectionLimit::new(max_connections);
         let loops = listeners.into_iter().enumerate().map(|(index, bound)| {
             let workers = &workers;
@@ -190,21 +189,24 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
             }
         });
         let accepting = pin!(join_all(loops));
-        serving.store(true, Ordering::Release);
+        readiness.set_serving(true);
         tracing::info!(
             workers = config.server.workers,
             max_connections,
             open_file_limit =
                 open_file_limit.map_or_else(|| "unlimited".to_owned(), |l| l.to_string()),
-            "lattice-sidecar ready to serve"
+            "serving; ready once AWS credentials are loaded"
         );
+        // Spawned once serving, so "ready to serve" is logged when `/readyz` turns ready.
+        let refresher = tokio::spawn(keep_credentials_fresh(credentials, readiness.clone()));
         tokio::select! {
             _ = accepting => {}
             _ = signals.recv() => {}
         }
         // Dropping the accept loops closes the listeners: new connections are refused.
-    }
-    serving.store(false, Ordering::Release);
+        refresher
+    };
+    readiness.set_serving(false);
     shared.draining.store(true, Ordering::Release);
     drain(workers, config.server.shutdown_grace, &mut signals).await;
     admin_task.abort();
@@ -270,8 +272,10 @@ fn local_label(tcp: &TcpListener) -> String {
 }
 
 /// Load credentials, then keep poking the cache: `cached()` starts a background refresh
-/// when one is due (early, before expiry) or when a failed one may be retried.
-async fn keep_credentials_fresh(credentials: CredentialsCache) {
+/// when one is due (early, before expiry) or when a failed one may be retried. Logs when
+/// credentials come and go, and when the sidecar turns ready (as `/readyz` does) or stops
+/// being ready.
+async fn keep_credentials_fresh(credentials: CredentialsCache, readiness: Readiness) {
     match credentials.warm().await {
         Ok(()) => tracing::info!("AWS credentials loaded"),
         Err(error) => {
@@ -280,6 +284,7 @@ async fn keep_credentials_fresh(credentials: CredentialsCache) {
     }
     let mut tick = tokio::time::interval(CREDENTIALS_TICK);
     let mut loaded = credentials.cached().is_some();
+    let mut ready = false;
     loop {
         tick.tick().await;
         let now_loaded = credentials.cached().is_some();
@@ -292,5 +297,13 @@ async fn keep_credentials_fresh(credentials: CredentialsCache) {
             }
             loaded = now_loaded;
         }
+        let now_ready = readiness.check();
+        match (now_ready, ready) {
+            (Ok(()), false) => tracing::info!("lattice-sidecar ready to serve"),
+            // Expired credentials were warned about above; draining is expected.
+            (Err(reason), true) => tracing::info!(reason, "lattice-sidecar not ready"),
+            _ => {}
+        }
+        ready = now_ready.is_ok();
     }
 }
