@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use crate::admin::{Admin, Readiness};
 use crate::build_info::BuildInfo;
 use crate::client::ClientFactory;
-use crate::config::{Config, EX_USAGE, LogConfig, LogFormat, Route};
+use crate::config::{Config, EX_USAGE, Route};
 use crate::errors::BoxError;
 use crate::limits::{self, ConnectionLimit};
 use crate::listener::{self, ServeSettings};
@@ -81,29 +81,6 @@ pub fn check(config: &Config) -> Result<String, RunError> {
     Ok(summary)
 }
 
-/// Install the global tracing subscriber: `--log`, else `RUST_LOG`, else `info`.
-pub fn init_tracing(config: &LogConfig, rust_log: Option<String>) {
-    let filter = config
-        .filter
-        .clone()
-        .or(rust_log)
-        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stdout);
-    let _ = match config.format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
-    };
-}
-
 /// A bound proxy listener.
 struct BoundListener {
     tcp: TcpListener,
@@ -144,7 +121,7 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
     tracing::info!(version = build.version, revision = build.revision, tls_provider = %build.tls_provider, "lattice-sidecar starting");
     let credentials = signing::credentials(&config.signing.credentials).await;
     let signer = Signer::new(config.signing.config.clone(), credentials.clone());
-    let metrics = Metrics::new(credentials.clone(), &config.configured_hosts());
+    let metrics = Metrics::new(&signer, &build, &config);
     let settings = ServeSettings::new(&config.server);
     let shared = workers::Shared {
         settings: settings.clone(),

@@ -32,6 +32,7 @@ mod framing;
 mod headers;
 mod limits;
 mod listener;
+mod logs;
 mod metrics;
 mod pool;
 pub mod probe;
@@ -40,6 +41,7 @@ pub mod route;
 mod signing;
 mod workers;
 
-pub use crate::app::{RunError, check, init_tracing, run};
+pub use crate::app::{RunError, check, run};
 pub use crate::build_info::BuildInfo;
 pub use crate::config::{Args, Command, Config, ConfigError, EX_USAGE};
+pub use crate::logs::init_tracing;
