@@ -25,6 +25,10 @@ use crate::probe::ProbeArgs;
 /// `EX_USAGE` from sysexits.h: the exit code for a bad configuration.
 pub const EX_USAGE: u8 = 64;
 
+/// Where the admin listener listens, and so where `lattice-sidecar probe` looks, by
+/// default.
+pub(crate) const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9901";
+
 /// More serving threads than this is a typo, not a tuning choice.
 const MAX_WORKERS: usize = 1024;
 
@@ -161,7 +165,7 @@ pub struct Args {
         long,
         env = "LATTICE_SIDECAR_ADMIN_ADDR",
         value_name = "ADDR",
-        default_value = "127.0.0.1:9901"
+        default_value = DEFAULT_ADMIN_ADDR
     )]
     pub admin_listen: String,
 
@@ -838,7 +842,7 @@ fn read_file_config(path: &Path) -> Result<FileConfig, String> {
         .map_err(|e| format!("--config {}: invalid TOML: {}", path.display(), e.message()))
 }
 
-fn parse_listen_addr(
+pub(crate) fn parse_listen_addr(
     flag: &str,
     value: &str,
     allow_non_loopback: bool,

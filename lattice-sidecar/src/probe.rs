@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use http::Uri;
 
-use crate::config::EX_USAGE;
+use crate::config::{DEFAULT_ADMIN_ADDR, EX_USAGE, parse_listen_addr};
 
 /// The probe reads at most this much of a response: a status line, headers and the
 /// first line of a body.
@@ -43,7 +43,7 @@ pub struct ProbeArgs {
         long,
         env = "LATTICE_SIDECAR_ADMIN_ADDR",
         value_name = "ADDR",
-        default_value = "127.0.0.1:9901"
+        default_value = DEFAULT_ADMIN_ADDR
     )]
     pub admin_listen: String,
 
@@ -125,12 +125,8 @@ impl Probe {
         }
         let target = args.target.as_deref().unwrap_or("/readyz");
         if target.starts_with('/') {
-            let admin: SocketAddr = args.admin_listen.parse().map_err(|_| {
-                format!(
-                    "--admin-listen `{}` is not IP:PORT, e.g. 127.0.0.1:9901",
-                    args.admin_listen
-                )
-            })?;
+            // Any address: the probe only connects to it.
+            let admin = parse_listen_addr("--admin-listen", &args.admin_listen, true)?;
             let ip = match admin.ip() {
                 // The admin listener on every address is reachable on loopback.
                 IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -165,7 +161,7 @@ impl Probe {
                 return Err(format!(
                     "`{url}`: https is not supported: the admin listener speaks plain HTTP, \
                      so probe http://{}",
-                    uri.authority().map_or("127.0.0.1:9901", |a| a.as_str())
+                    uri.authority().map_or(DEFAULT_ADMIN_ADDR, |a| a.as_str())
                 ));
             }
             Some(other) => return Err(format!("`{url}`: scheme `{other}` is not http")),

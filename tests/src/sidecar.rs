@@ -619,6 +619,25 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Run the sidecar binary with `args` in an empty environment plus `env`, for at most
+/// `timeout` (`--version`, `--check-config`, `probe`, start-up failures).
+pub fn run_binary(
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<std::process::Output, BoxError> {
+    let mut command = Command::new(sidecar_binary()?);
+    command.args(args).env_clear().envs(env.iter().copied());
+    run_with_timeout(&mut command, timeout)
+}
+
+/// The value of one sample of a `/metrics` text: `series` is its name with its labels as
+/// written, e.g. `lattice_sidecar_requests_total{upstream="-",status="403"}`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// Run a command with a time limit, capturing stdout and stderr.
 pub fn run_with_timeout(
     command: &mut Command,

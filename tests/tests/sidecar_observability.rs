@@ -5,13 +5,12 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lattice_emulator::{Emulator, ORDERS_HOST};
 use lattice_tests::fake_credentials::{FakeCredentialServer, Mode};
 use lattice_tests::sidecar::{
-    BoxError, IO_TIMEOUT, Sidecar, http1, read_response, run_with_timeout, sidecar_binary,
+    BoxError, IO_TIMEOUT, Sidecar, http1, metric, read_response, run_binary,
 };
 
 const READY: &str = "lattice-sidecar ready to serve";
@@ -95,12 +94,6 @@ async fn ready_is_not_logged_while_the_credentials_are_missing() -> Result<(), B
     Ok(())
 }
 
-/// The value of the sample `series` (name and labels) in a scrape.
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_exported_from_start_up() -> Result<(), BoxError> {
     let emulator = Emulator::builder().start().await?;
@@ -113,9 +106,7 @@ async fn metrics_are_exported_from_start_up() -> Result<(), BoxError> {
     assert_eq!(status, 200);
 
     // Build info, with the labels --version prints.
-    let mut command = Command::new(sidecar_binary()?);
-    command.arg("--version").env_clear();
-    let version = String::from_utf8(run_with_timeout(&mut command, IO_TIMEOUT)?.stdout)?;
+    let version = String::from_utf8(run_binary(&["--version"], &[], IO_TIMEOUT)?.stdout)?;
     let build = text
         .lines()
         .find(|l| l.starts_with("lattice_sidecar_build_info{"))

@@ -4,21 +4,19 @@
 //! environment holds).
 
 use std::net::TcpListener;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use lattice_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator, ORDERS_HOST, Verdict,
 };
-use lattice_tests::sidecar::{BoxError, Sidecar, run_with_timeout, sidecar_binary};
+use lattice_tests::sidecar::{BoxError, Sidecar, run_binary};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The binary with `args`, in a clean environment plus `env`.
-fn run_binary(args: &[&str], env: &[(&str, &str)]) -> Result<Output, BoxError> {
-    let mut command = Command::new(sidecar_binary()?);
-    command.args(args).env_clear().envs(env.iter().copied());
-    run_with_timeout(&mut command, TIMEOUT)
+fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Output, BoxError> {
+    run_binary(args, env, TIMEOUT)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -63,7 +61,7 @@ fn check_config_validates_without_binding() -> Result<(), BoxError> {
         format!("[[routes]]\nlisten = \"{route}\"\nupstream = \"https://{ORDERS_HOST}\"\n"),
     )?;
     let started = Instant::now();
-    let output = run_binary(
+    let output = run(
         &[
             "--check-config",
             "--listen",
@@ -108,7 +106,7 @@ fn check_config_reports_every_problem_with_exit_64() -> Result<(), BoxError> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("sidecar.toml");
     std::fs::write(&file, "[[routes]]\nlisten = \"127.0.0.1:9\"\n")?;
-    let output = run_binary(
+    let output = run(
         &[
             "--check-config",
             "--config",
@@ -140,7 +138,7 @@ fn check_config_reports_every_problem_with_exit_64() -> Result<(), BoxError> {
         &ca,
         "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     )?;
-    let output = run_binary(
+    let output = run(
         &["--check-config", "--ca-file", &ca.display().to_string()],
         &[],
     )?;
@@ -162,7 +160,7 @@ fn version_names_the_revision_and_the_tls_provider() -> Result<(), BoxError> {
         .and_then(|v| v.strip_suffix('"'))
         .ok_or("no version in lattice-sidecar/Cargo.toml")?;
     for flag in ["--version", "-V"] {
-        let output = run_binary(&[flag], &[])?;
+        let output = run(&[flag], &[])?;
         assert_eq!(output.status.code(), Some(0));
         let stdout = text(&output.stdout);
         let rest = stdout
@@ -195,7 +193,7 @@ fn a_missing_profile_exits_64_at_start_up() -> Result<(), BoxError> {
         credentials.display().to_string(),
     );
     let started = Instant::now();
-    let output = run_binary(
+    let output = run(
         &["--profile", "staging"],
         &[
             ("AWS_CONFIG_FILE", &config),
