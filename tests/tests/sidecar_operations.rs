@@ -159,6 +159,13 @@ fn version_names_the_revision_and_the_tls_provider() -> Result<(), BoxError> {
         .find_map(|l| l.strip_prefix("version = \""))
         .and_then(|v| v.strip_suffix('"'))
         .ok_or("no version in lattice-sidecar/Cargo.toml")?;
+    let help = text(&run(&["--help"], &[])?.stdout);
+    for listed in ["--check-config", "-V, --version", "probe "] {
+        assert!(
+            help.contains(listed),
+            "{listed} missing from --help:\n{help}"
+        );
+    }
     for flag in ["--version", "-V"] {
         let output = run(&[flag], &[])?;
         assert_eq!(output.status.code(), Some(0));
