@@ -3,6 +3,7 @@
 //! bytes of a Lattice 403 body, copied as it passes for the diagnosis log.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -18,6 +19,7 @@ use pin_project_lite::pin_project;
 
 use crate::diagnosis::Forbidden;
 use crate::errors::BoxError;
+use crate::metrics::{GaugeGuard, NO_UPSTREAM};
 use crate::pool::Lease;
 
 /// The access log's `error` for a response whose upstream body failed after the
@@ -26,6 +28,8 @@ pub(crate) const UPSTREAM_RESPONSE_ABORTED: &str = "upstream-response-aborted";
 
 /// The `tracing` target of the access-log lines.
 pub(crate) const ACCESS_LOG: &str = "lattice_sidecar::access";
+/// The W3C Trace Context header.
+const TRACEPARENT: &str = "traceparent";
 
 pin_project! {
     /// A client's request body on its way upstream.
@@ -57,17 +61,26 @@ pin_project! {
     }
 }
 
-/// What the access-log line says about one request.
+/// What the access-log line says about one request; while it lives, the request counts
+/// as in flight.
 pub(crate) struct AccessLog {
     pub start: Instant,
     pub method: Method,
-    /// The host the client named (or the fixed upstream's). Empty while the access log is
-    /// off.
-    pub host: String,
+    /// The client's HTTP version.
+    pub version: Version,
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The host the client named (or the fixed upstream's); `None` when it named none, or
+    /// while the access log is off.
+    pub host: Option<String>,
     /// Path only: queries can carry secrets (presigned URLs). Empty while the access log
     /// is off.
     pub path: String,
-    /// Shared with the metrics' labels.
+    /// The W3C `traceparent` the client sent, to join the line to its trace; kept only
+    /// while the access log is on.
+    pub traceparent: Option<HeaderValue>,
+    /// Shared with the metrics' labels; [`NO_UPSTREAM`] (logged as `null`) until one is
+    /// chosen.
     pub upstream: Arc<str>,
     pub status: StatusCode,
     pub error: Option<&'static str>,
@@ -75,6 +88,7 @@ pub(crate) struct AccessLog {
     pub bytes_out: u64,
     pub complete: bool,
     pub forbidden: Option<Forbidden>,
+    _in_flight: GaugeGuard,
 }
 
 // === impl RequestBody ===
@@ -206,19 +220,31 @@ impl fmt::Debug for ResponseBody {
 // === impl AccessLog ===
 
 impl AccessLog {
-    /// The log of a request just received. Host and path are copied only while the access
-    /// log is on.
-    pub(crate) fn start(parts: &http::request::Parts, no_upstream: Arc<str>) -> Self {
+    /// The log of a request just received from `client`. Host, path and `traceparent` are
+    /// copied only while the access log is on.
+    pub(crate) fn start(
+        parts: &http::request::Parts,
+        client: SocketAddr,
+        no_upstream: Arc<str>,
+        in_flight: GaugeGuard,
+    ) -> Self {
         let logged = tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO);
-        let (host, path) = match logged {
-            true => (requested_host(parts), parts.uri.path().to_owned()),
-            false => (String::new(), String::new()),
+        let (host, path, traceparent) = match logged {
+            true => (
+                requested_host(parts),
+                parts.uri.path().to_owned(),
+                parts.headers.get(TRACEPARENT).cloned(),
+            ),
+            false => (None, String::new(), None),
         };
         Self {
             start: Instant::now(),
             method: parts.method.clone(),
+            version: parts.version,
+            client,
             host,
             path,
+            traceparent,
             upstream: no_upstream,
             status: StatusCode::OK,
             error: None,
@@ -226,24 +252,32 @@ impl AccessLog {
             bytes_out: 0,
             complete: false,
             forbidden: None,
+            _in_flight: in_flight,
         }
     }
 }
 
 /// The host the client named, for the access log.
-fn requested_host(parts: &http::request::Parts) -> String {
-    parts
-        .uri
-        .authority()
-        .map(|a| a.to_string())
-        .or_else(|| {
-            parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "-".to_owned())
+fn requested_host(parts: &http::request::Parts) -> Option<String> {
+    parts.uri.authority().map(|a| a.to_string()).or_else(|| {
+        parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    })
+}
+
+/// How the access log names an HTTP version.
+fn version_name(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/?",
+    }
 }
 
 impl Drop for AccessLog {
@@ -251,18 +285,22 @@ impl Drop for AccessLog {
         if let Some(forbidden) = self.forbidden.take() {
             forbidden.log(&self.upstream);
         }
+        // A field without a value (`None`) is `null` in JSON lines and left out of text.
         tracing::info!(
             target: ACCESS_LOG,
             method = %self.method,
-            host = %self.host,
+            host = self.host.as_deref().map(display),
             path = %self.path,
             status = self.status.as_u16(),
             duration_ms = (self.start.elapsed().as_secs_f64() * 1e6).round() / 1e3,
             bytes_in = self.request_body.received(),
             bytes_out = self.bytes_out,
-            upstream = %self.upstream,
-            error = self.error.unwrap_or("-"),
+            upstream = (&*self.upstream != NO_UPSTREAM).then(|| display(&self.upstream)),
+            error = self.error,
             complete = self.complete,
+            http_version = %version_name(self.version),
+            client = %self.client,
+            traceparent = self.traceparent.as_ref().and_then(|v| v.to_str().ok()),
             "request"
         );
     }

@@ -23,6 +23,7 @@
 mod admin;
 pub mod app;
 mod body;
+mod build_info;
 mod client;
 pub mod config;
 mod diagnosis;
@@ -31,12 +32,16 @@ mod framing;
 mod headers;
 mod limits;
 mod listener;
+mod logs;
 mod metrics;
 mod pool;
+pub mod probe;
 mod proxy;
 pub mod route;
 mod signing;
 mod workers;
 
-pub use crate::app::{RunError, init_tracing, run};
-pub use crate::config::{Args, Config, ConfigError, EX_USAGE};
+pub use crate::app::{RunError, check, run};
+pub use crate::build_info::BuildInfo;
+pub use crate::config::{Args, Command, Config, ConfigError, EX_USAGE};
+pub use crate::logs::init_tracing;

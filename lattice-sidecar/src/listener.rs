@@ -31,7 +31,7 @@ use crate::framing::{AmbiguousFraming, FramingFlag, FramingWatch};
 use crate::limits::{
     self, ConnectionLimit, ConnectionPermit, MAX_HEADERS, MAX_REQUEST_HEAD, SpareFd,
 };
-use crate::metrics::{ConnectionGuard, Metrics};
+use crate::metrics::{GaugeGuard, Metrics};
 
 /// Pause after an accept error (e.g. out of file descriptors) before trying again.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -269,7 +269,7 @@ pub(crate) fn serve_connection<H, F, B>(
 struct Open {
     label: String,
     peer: SocketAddr,
-    _guard: ConnectionGuard,
+    _guard: GaugeGuard,
     _permit: ConnectionPermit,
     spare: Option<Arc<Mutex<SpareFd>>>,
 }

@@ -2,9 +2,11 @@
 //!
 //! | metric | labels | meaning |
 //! |---|---|---|
+//! | `lattice_sidecar_build_info` | `version`, `revision`, `tls_provider` | always 1: what is running |
 //! | `lattice_sidecar_requests_total` | `upstream`, `status` | responses sent to clients, synthetic ones with `upstream="-"` when no upstream was chosen |
+//! | `lattice_sidecar_requests_in_flight` | | requests received whose response (headers and body) has not finished |
 //! | `lattice_sidecar_upstream_labels_folded_total` | | requests counted under `upstream="other"` (see below) |
-//! | `lattice_sidecar_response_latency_seconds` | `upstream` | time from request to upstream response headers |
+//! | `lattice_sidecar_response_latency_seconds` | `upstream` | time from request to response headers, the upstream's or the sidecar's own; exported from start-up for `upstream="-"` and each fixed route |
 //! | `lattice_sidecar_errors_total` | `code` | synthetic responses, by `x-lattice-sidecar-error` code |
 //! | `lattice_sidecar_signing_failures_total` | `reason` | requests the signer could not sign |
 //! | `lattice_sidecar_upstream_connect_errors_total` | `upstream` | failed upstream connections (TCP or TLS) |
@@ -14,6 +16,8 @@
 //! | `lattice_sidecar_credential_refresh_failures_total` | | credential provider calls that failed |
 //! | `lattice_sidecar_credentials_loaded` | | 1 while valid credentials are cached |
 //! | `lattice_sidecar_credentials_expiry_timestamp_seconds` | | Unix time the cached credentials expire (absent for credentials without expiry) |
+//! | `lattice_sidecar_clock_offset_seconds` | | Lattice's clock minus the local one, learned from refused requests (0 within a minute) |
+//! | `process_*` | | CPU, memory, file descriptors, start time: see [`process`] |
 //!
 //! The `upstream` label is bounded, whatever hosts clients name: configured upstreams
 //! (fixed routes, exact `--custom-domain` names) always keep their own value; the first
@@ -26,7 +30,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::UNIX_EPOCH;
 
-use lattice_client::CredentialsCache;
+use lattice_client::Signer;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -34,6 +38,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+
+use crate::build_info::BuildInfo;
+use crate::config::{Config, Route};
+
+mod process;
 
 /// `reason` label values of `lattice_sidecar_signing_failures_total`.
 pub(crate) const SIGNING_FAILURE_REASONS: [&str; 3] = [
@@ -46,6 +55,8 @@ pub(crate) const SIGNING_FAILURE_REASONS: [&str; 3] = [
 pub(crate) const MAX_UPSTREAM_LABELS: usize = 100;
 /// The `upstream` label of requests beyond [`MAX_UPSTREAM_LABELS`].
 pub(crate) const OTHER_UPSTREAM: &str = "other";
+/// The `upstream` label of responses the sidecar made before choosing an upstream.
+pub(crate) const NO_UPSTREAM: &str = "-";
 
 /// Shared handles to every metric. Cheap to clone.
 #[derive(Clone)]
@@ -56,6 +67,7 @@ pub(crate) struct Metrics {
 struct Inner {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    in_flight: Gauge,
     latency: Family<UpstreamLabel, Histogram, fn() -> Histogram>,
     errors: Family<CodeLabel, Counter>,
     signing_failures: Family<ReasonLabel, Counter>,
@@ -73,6 +85,13 @@ struct UpstreamLabels {
     seen: Mutex<HashSet<Arc<str>>>,
     other: Arc<str>,
     folded: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    revision: &'static str,
+    tls_provider: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -101,38 +120,71 @@ struct ListenerLabel {
     listener: String,
 }
 
-/// Reads the credentials cache's counters at scrape time.
+/// Reads the signer's credentials cache and learned clock offset at scrape time.
 #[derive(Debug)]
-struct CredentialsCollector {
-    credentials: CredentialsCache,
+struct SignerCollector {
+    signer: Signer,
 }
 
-/// Decrements `lattice_sidecar_open_connections` when dropped.
-pub(crate) struct ConnectionGuard {
+/// Decrements a gauge when dropped: an open connection, a request in flight.
+pub(crate) struct GaugeGuard {
     gauge: Gauge,
 }
 
 // === impl Metrics ===
 
 impl Metrics {
-    /// `configured_hosts`: the hosts of fixed routes and custom domains, which always keep
-    /// their own `upstream` label.
-    pub(crate) fn new(credentials: CredentialsCache, configured_hosts: &[String]) -> Self {
-        let mut registry = Registry::with_prefix("lattice_sidecar");
+    /// The configuration's fixed routes and exact custom domains always keep their own
+    /// `upstream` label.
+    pub(crate) fn new(signer: &Signer, build: &BuildInfo, config: &Config) -> Self {
+        let mut root = Registry::default();
+        // The standard `process_*` names are unprefixed, as every exporter writes them.
+        root.register_collector(Box::new(process::ProcessCollector::new()));
+        let registry = root.sub_registry_with_prefix("lattice_sidecar");
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "Always 1; the labels say which build runs and its TLS provider",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: build.version,
+                revision: build.revision,
+                tls_provider: build.tls_provider.clone(),
+            })
+            .set(1);
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "requests",
             "Responses sent to clients, by upstream and status",
             requests.clone(),
         );
+        let in_flight = Gauge::default();
+        registry.register(
+            "requests_in_flight",
+            "Requests received whose response (headers and body) has not finished",
+            in_flight.clone(),
+        );
         let latency: Family<UpstreamLabel, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 16)));
         registry.register_with_unit(
             "response_latency",
-            "Time from receiving a request to the upstream's response headers",
+            "Time from receiving a request to its response headers, the upstream's or the sidecar's own",
             Unit::Seconds,
             latency.clone(),
         );
+        // Exported from start-up, so dashboards and alerts see the series (at zero) before
+        // the first request: answers made without an upstream, and each fixed route's.
+        let known_upstreams = config.listeners.iter().filter_map(|l| match &l.route {
+            Route::Fixed(target) => Some(target.authority.as_str()),
+            Route::FromRequest => None,
+        });
+        for upstream in std::iter::once(NO_UPSTREAM).chain(known_upstreams) {
+            let _ = latency.get_or_create(&UpstreamLabel {
+                upstream: upstream.into(),
+            });
+        }
         let errors = Family::<CodeLabel, Counter>::default();
         registry.register(
             "errors",
@@ -173,11 +225,14 @@ impl Metrics {
             "Requests counted under upstream=\"other\" because 100 other upstreams already have a label",
             folded.clone(),
         );
-        registry.register_collector(Box::new(CredentialsCollector { credentials }));
+        registry.register_collector(Box::new(SignerCollector {
+            signer: signer.clone(),
+        }));
         Self {
             inner: Arc::new(Inner {
-                registry,
+                registry: root,
                 requests,
+                in_flight,
                 latency,
                 errors,
                 signing_failures,
@@ -185,8 +240,7 @@ impl Metrics {
                 open_connections,
                 refused_connections,
                 upstream_labels: UpstreamLabels {
-                    configured: configured_hosts
-                        .iter()
+                    configured: (config.configured_hosts().iter())
                         .map(|h| h.trim_end_matches('.').to_owned())
                         .collect(),
                     seen: Mutex::default(),
@@ -221,7 +275,13 @@ impl Metrics {
         labels.other.clone()
     }
 
-    pub(crate) fn response(&self, upstream: &Arc<str>, status: u16) {
+    /// Count a request in flight until the guard drops.
+    pub(crate) fn request_started(&self) -> GaugeGuard {
+        GaugeGuard::inc(self.inner.in_flight.clone())
+    }
+
+    /// A response's headers went out `seconds` after its request came in.
+    pub(crate) fn response(&self, upstream: &Arc<str>, status: u16, seconds: f64) {
         self.inner
             .requests
             .get_or_create(&RequestLabels {
@@ -229,9 +289,6 @@ impl Metrics {
                 status,
             })
             .inc();
-    }
-
-    pub(crate) fn latency(&self, upstream: &Arc<str>, seconds: f64) {
         self.inner
             .latency
             .get_or_create(&UpstreamLabel {
@@ -261,7 +318,7 @@ impl Metrics {
     }
 
     /// Count an open connection until the guard drops.
-    pub(crate) fn connection_opened(&self, listener: &str) -> ConnectionGuard {
+    pub(crate) fn connection_opened(&self, listener: &str) -> GaugeGuard {
         let gauge = self
             .inner
             .open_connections
@@ -269,8 +326,7 @@ impl Metrics {
                 listener: listener.to_owned(),
             })
             .clone();
-        gauge.inc();
-        ConnectionGuard { gauge }
+        GaugeGuard::inc(gauge)
     }
 
     pub(crate) fn connection_refused(&self) {
@@ -299,11 +355,12 @@ fn host_of(authority: &str) -> &str {
     }
 }
 
-// === impl CredentialsCollector ===
+// === impl SignerCollector ===
 
-impl Collector for CredentialsCollector {
+impl Collector for SignerCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
-        let stats = self.credentials.stats();
+        let credentials = self.signer.credentials();
+        let stats = credentials.stats();
         let refreshes = ConstCounter::new(stats.refreshes);
         refreshes.encode(encoder.encode_descriptor(
             "credential_refreshes",
@@ -318,7 +375,7 @@ impl Collector for CredentialsCollector {
             None,
             failures.metric_type(),
         )?)?;
-        let loaded = ConstGauge::new(i64::from(self.credentials.cached().is_some()));
+        let loaded = ConstGauge::new(i64::from(credentials.cached().is_some()));
         loaded.encode(encoder.encode_descriptor(
             "credentials_loaded",
             "1 while valid AWS credentials are cached",
@@ -327,7 +384,7 @@ impl Collector for CredentialsCollector {
         )?)?;
         // Lets an alert (or a test) see a refresh land before expiry: `expiry - time()`
         // jumps back up at every rotation and never reaches zero while refreshes work.
-        if let Some(expiry) = self.credentials.expires_at() {
+        if let Some(expiry) = credentials.expires_at() {
             let secs = expiry
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
@@ -339,139 +396,38 @@ impl Collector for CredentialsCollector {
                 expiry.metric_type(),
             )?)?;
         }
+        let offset = ConstGauge::new(self.signer.clock_offset_millis() as f64 / 1000.0);
+        offset.encode(encoder.encode_descriptor(
+            "clock_offset",
+            "Lattice's clock minus the local clock, learned from the Date of refused requests \
+             (0 while they agree within a minute); signatures are dated with it",
+            Some(&Unit::Seconds),
+            offset.metric_type(),
+        )?)?;
         Ok(())
     }
 }
 
-// === impl ConnectionGuard ===
+// === impl GaugeGuard ===
 
-impl Drop for ConnectionGuard {
+impl GaugeGuard {
+    fn inc(gauge: Gauge) -> Self {
+        gauge.inc();
+        Self { gauge }
+    }
+}
+
+impl Drop for GaugeGuard {
     fn drop(&mut self) {
         self.gauge.dec();
     }
 }
 
-impl fmt::Debug for ConnectionGuard {
+impl fmt::Debug for GaugeGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectionGuard").finish_non_exhaustive()
+        f.debug_struct("GaugeGuard").finish_non_exhaustive()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use aws_credential_types::Credentials;
-
-    use super::*;
-
-    fn sample(text: &str, name: &str) -> Option<String> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned))
-    }
-
-    #[tokio::test]
-    async fn credential_metrics_follow_the_cache() {
-        let expiry = UNIX_EPOCH + Duration::from_secs(4_102_444_800); // 2100-01-01
-        let credentials = Credentials::new("AKIDTEST", "secret", None, Some(expiry), "test");
-        let cache = CredentialsCache::new(credentials);
-        let metrics = Metrics::new(cache.clone(), &[]);
-
-        let cold = metrics.encode().unwrap();
-        assert_eq!(
-            sample(&cold, "lattice_sidecar_credentials_loaded"),
-            Some("0".into())
-        );
-        assert_eq!(
-            sample(
-                &cold,
-                "lattice_sidecar_credentials_expiry_timestamp_seconds"
-            ),
-            None,
-            "nothing cached yet"
-        );
-
-        cache.warm().await.unwrap();
-        let warm = metrics.encode().unwrap();
-        assert_eq!(
-            sample(&warm, "lattice_sidecar_credentials_loaded"),
-            Some("1".into())
-        );
-        assert_eq!(
-            sample(
-                &warm,
-                "lattice_sidecar_credentials_expiry_timestamp_seconds"
-            ),
-            Some("4102444800".into())
-        );
-        assert_eq!(
-            sample(&warm, "lattice_sidecar_credential_refreshes_total"),
-            Some("1".into())
-        );
-        assert_eq!(
-            sample(&warm, "lattice_sidecar_credential_refresh_failures_total"),
-            Some("0".into())
-        );
-        assert!(
-            warm.contains("# UNIT lattice_sidecar_credentials_expiry_timestamp_seconds seconds")
-        );
-    }
-
-    #[tokio::test]
-    async fn static_credentials_have_no_expiry_series() {
-        let credentials = Credentials::new("AKIDTEST", "secret", None, None, "test");
-        let cache = CredentialsCache::new(credentials);
-        cache.warm().await.unwrap();
-        let text = Metrics::new(cache, &[]).encode().unwrap();
-        assert_eq!(
-            sample(&text, "lattice_sidecar_credentials_loaded"),
-            Some("1".into())
-        );
-        assert!(!text.contains("expiry_timestamp"), "{text}");
-    }
-
-    #[test]
-    fn upstream_labels_stay_bounded_whatever_hosts_are_named() {
-        let credentials = Credentials::new("AKIDTEST", "secret", None, None, "test");
-        let configured = ["orders.example.com".to_owned()];
-        let metrics = Metrics::new(CredentialsCache::new(credentials), &configured);
-        let lattice = |i: usize| -> Arc<str> {
-            format!("svc-{i:05}-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws").into()
-        };
-        for i in 0..100_000 {
-            let label = metrics.upstream_label(&lattice(i));
-            metrics.response(&label, 503);
-            metrics.latency(&label, 0.001);
-        }
-        // A configured upstream keeps its label, with any port and case, after the budget
-        // is spent; so do the upstreams that got one first.
-        for upstream in ["orders.example.com", "ORDERS.example.com:8443"] {
-            let upstream: Arc<str> = upstream.into();
-            assert_eq!(metrics.upstream_label(&upstream), upstream);
-        }
-        assert_eq!(metrics.upstream_label(&lattice(7)), lattice(7));
-        assert_eq!(&*metrics.upstream_label(&lattice(100_000)), OTHER_UPSTREAM);
-
-        let text = metrics.encode().unwrap();
-        let series = text
-            .lines()
-            .filter(|l| l.starts_with("lattice_sidecar_requests_total{"))
-            .count();
-        assert_eq!(
-            series,
-            MAX_UPSTREAM_LABELS + 1,
-            "one per labelled upstream, plus other"
-        );
-        assert!(text.contains(&format!(
-            "lattice_sidecar_requests_total{{upstream=\"{OTHER_UPSTREAM}\",status=\"503\"}} {}",
-            100_000 - MAX_UPSTREAM_LABELS
-        )));
-        assert_eq!(
-            sample(&text, "lattice_sidecar_upstream_labels_folded_total"),
-            Some((100_000 - MAX_UPSTREAM_LABELS + 1).to_string())
-        );
-        // 101 upstreams, each with a counter and a 16-bucket histogram (about 280 KB here):
-        // bounded, where 500,000 unbounded names once made 52.7 MB.
-        assert!(text.len() < 512 * 1024, "/metrics is {} bytes", text.len());
-    }
-}
+mod tests;

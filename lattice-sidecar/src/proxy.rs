@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use crate::diagnosis::{Forbidden, SignedHeadSlot};
 use crate::errors::{BoxError, Synthetic, chain};
 use crate::framing::AmbiguousFraming;
 use crate::headers::{clean_request_headers, remove_hop_by_hop};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, NO_UPSTREAM};
 use crate::pool::{Lease, PoolKey, Pools};
 use crate::route::{map_request, upstream_uri};
 use crate::signing::SignedClients;
@@ -72,7 +73,7 @@ impl Proxy {
                 signer,
                 pools,
                 metrics,
-                no_upstream: "-".into(),
+                no_upstream: NO_UPSTREAM.into(),
             }),
         }
     }
@@ -82,10 +83,12 @@ impl Proxy {
     pub(crate) async fn handle(
         self,
         request: Request<Incoming>,
+        client: SocketAddr,
     ) -> Result<Response<ResponseBody>, Infallible> {
         let (parts, body) = request.into_parts();
+        let in_flight = self.inner.metrics.request_started();
         let exchange = Exchange {
-            log: AccessLog::start(&parts, self.inner.no_upstream.clone()),
+            log: AccessLog::start(&parts, client, self.inner.no_upstream.clone(), in_flight),
             grpc: is_grpc(&parts.headers),
             inbound_version: parts.version,
         };
@@ -190,9 +193,6 @@ impl Proxy {
         let inner = &self.inner;
         let upstream = exchange.log.upstream.clone();
         let label = self.label(&exchange);
-        inner
-            .metrics
-            .latency(&label, exchange.log.start.elapsed().as_secs_f64());
         let (mut parts, body) = response.into_parts();
         // hyper decodes such a body by Transfer-Encoding and keeps Content-Length, which
         // would then describe a different body to the client (RFC 9112 §6.3: a sign of a
@@ -215,7 +215,10 @@ impl Proxy {
             exchange.log.forbidden = Some(Forbidden::new(error_type, slot, &inner.signer));
         }
         exchange.log.status = parts.status;
-        inner.metrics.response(&label, parts.status.as_u16());
+        let elapsed = exchange.log.start.elapsed().as_secs_f64();
+        inner
+            .metrics
+            .response(&label, parts.status.as_u16(), elapsed);
         Response::from_parts(parts, ResponseBody::upstream(body, exchange.log, lease))
     }
 
@@ -269,9 +272,10 @@ impl Proxy {
         let label = self.label(&exchange);
         let Exchange { mut log, grpc, .. } = exchange;
         self.inner.metrics.synthetic(synthetic.code);
+        let elapsed = log.start.elapsed().as_secs_f64();
         self.inner
             .metrics
-            .response(&label, synthetic.status.as_u16());
+            .response(&label, synthetic.status.as_u16(), elapsed);
         log.status = synthetic.status;
         log.error = Some(synthetic.code);
         let close = synthetic.closes_connection();

@@ -153,7 +153,8 @@ async fn serve(
         };
         let proxy = service.proxy.clone();
         let draining = shared.draining.clone();
-        let handler = move |request| respond(proxy.clone(), draining.clone(), request);
+        let peer = handoff.peer;
+        let handler = move |request| respond(proxy.clone(), draining.clone(), peer, request);
         let connection = Connection {
             stream,
             peer: handoff.peer,
@@ -181,10 +182,11 @@ async fn serve(
 async fn respond(
     proxy: Proxy,
     draining: Arc<AtomicBool>,
+    peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let http1 = request.version() < http::Version::HTTP_2;
-    let Ok(mut response) = proxy.handle(request).await;
+    let Ok(mut response) = proxy.handle(request, peer).await;
     if http1 && draining.load(Ordering::Acquire) {
         // hyper closes the connection after this response.
         response.headers_mut().insert(

@@ -355,11 +355,16 @@ impl Sidecar {
 
     /// Send SIGTERM.
     pub fn terminate(&self) -> Result<(), BoxError> {
+        self.signal("TERM")
+    }
+
+    /// Send a signal by name (`TERM`, `HUP`, ...).
+    pub fn signal(&self, name: &str) -> Result<(), BoxError> {
         let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()?;
         if !status.success() {
-            return Err(format!("kill -TERM {} failed: {status}", self.pid()).into());
+            return Err(format!("kill -{name} {} failed: {status}", self.pid()).into());
         }
         Ok(())
     }
@@ -612,6 +617,25 @@ fn read_chunked(stream: &mut impl Read, mut buffer: Vec<u8>) -> Result<Vec<u8>, 
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Run the sidecar binary with `args` in an empty environment plus `env`, for at most
+/// `timeout` (`--version`, `--check-config`, `probe`, start-up failures).
+pub fn run_binary(
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<std::process::Output, BoxError> {
+    let mut command = Command::new(sidecar_binary()?);
+    command.args(args).env_clear().envs(env.iter().copied());
+    run_with_timeout(&mut command, timeout)
+}
+
+/// The value of one sample of a `/metrics` text: `series` is its name with its labels as
+/// written, e.g. `lattice_sidecar_requests_total{upstream="-",status="403"}`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// Run a command with a time limit, capturing stdout and stderr.

@@ -2,20 +2,15 @@
 //! 64, every option in `--help` with its environment variable, and routes from a TOML
 //! config file.
 
-use std::process::Command;
 use std::time::Duration;
 
 use lattice_emulator::{Emulator, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST};
-use lattice_tests::sidecar::{
-    BoxError, Sidecar, free_port, http1, run_with_timeout, sidecar_binary,
-};
+use lattice_tests::sidecar::{BoxError, Sidecar, free_port, http1};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 fn run_binary(args: &[&str]) -> Result<std::process::Output, BoxError> {
-    let mut command = Command::new(sidecar_binary()?);
-    command.args(args).env_clear();
-    run_with_timeout(&mut command, TIMEOUT)
+    lattice_tests::sidecar::run_binary(args, &[], TIMEOUT)
 }
 
 #[test]
