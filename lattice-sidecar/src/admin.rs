@@ -30,26 +30,25 @@ pub(crate) struct Admin {
 }
 
 struct Inner {
+    readiness: Readiness,
+    metrics: Metrics,
+}
+
+/// Whether the sidecar is ready: its listeners serve and AWS credentials are loaded.
+/// `/readyz` answers from it, and the "ready to serve" log follows it. Cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Readiness {
     /// Listeners bound and not draining.
     serving: Arc<AtomicBool>,
     credentials: CredentialsCache,
-    metrics: Metrics,
 }
 
 // === impl Admin ===
 
 impl Admin {
-    pub(crate) fn new(
-        serving: Arc<AtomicBool>,
-        credentials: CredentialsCache,
-        metrics: Metrics,
-    ) -> Self {
+    pub(crate) fn new(readiness: Readiness, metrics: Metrics) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                serving,
-                credentials,
-                metrics,
-            }),
+            inner: Arc::new(Inner { readiness, metrics }),
         }
     }
 
@@ -96,19 +95,40 @@ impl Admin {
     }
 
     fn ready(&self) -> Response<Full<Bytes>> {
-        let serving = self.inner.serving.load(Ordering::Acquire);
-        let credentials = self.inner.credentials.cached().is_some();
-        match (serving, credentials) {
-            (true, true) => text(StatusCode::OK, "ready\n".to_owned()),
-            (false, _) => text(
+        match self.inner.readiness.check() {
+            Ok(()) => text(StatusCode::OK, "ready\n".to_owned()),
+            Err(reason) => text(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "not ready: listeners not serving (starting or draining)\n".to_owned(),
-            ),
-            (true, false) => text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not ready: AWS credentials not loaded (see the logs)\n".to_owned(),
+                format!("not ready: {reason}\n"),
             ),
         }
+    }
+}
+
+// === impl Readiness ===
+
+impl Readiness {
+    /// Not serving until [`Self::set_serving`].
+    pub(crate) fn new(credentials: CredentialsCache) -> Self {
+        Self {
+            serving: Arc::default(),
+            credentials,
+        }
+    }
+
+    pub(crate) fn set_serving(&self, serving: bool) {
+        self.serving.store(serving, Ordering::Release);
+    }
+
+    /// `Ok` when ready, else why not.
+    pub(crate) fn check(&self) -> Result<(), &'static str> {
+        if !self.serving.load(Ordering::Acquire) {
+            return Err("listeners not serving (starting or draining)");
+        }
+        if self.credentials.cached().is_none() {
+            return Err("AWS credentials not loaded (see the logs)");
+        }
+        Ok(())
     }
 }
 

@@ -10,13 +10,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use aws_types::os_shim_internal::{Env, Fs};
 use clap::Parser;
+use futures_util::FutureExt;
 use http::Uri;
 use http::uri::{Authority, Scheme};
 use lattice_client::{SigningConfig, SigningConfigBuilder};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
+
+use crate::probe::ProbeArgs;
 
 /// `EX_USAGE` from sysexits.h: the exit code for a bad configuration.
 pub const EX_USAGE: u8 = 64;
@@ -29,19 +33,24 @@ const MAX_WORKERS: usize = 1024;
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "lattice-sidecar",
-    version,
+    disable_version_flag = true,
     about = "A localhost proxy that signs requests for Amazon VPC Lattice (SigV4/SigV4A)",
     long_about = "A localhost proxy that signs requests for Amazon VPC Lattice (SigV4/SigV4A).\n\n\
         Send it plain HTTP/1.1 or h2c (gRPC): as an HTTP proxy (HTTP_PROXY=http://127.0.0.1:8080), \
         with a Host header naming the service, or through a fixed route (--upstream, --route). \
         It forwards over HTTPS with a fresh signature. Only VPC Lattice service names \
         (*.vpc-lattice-svcs.<region>.on.aws) and --custom-domain names are signed.",
-    after_help = "Exit codes: 0 after a clean shutdown, 64 for an invalid configuration, 1 otherwise."
+    after_help = "Exit codes: 0 after a clean shutdown, 64 for an invalid configuration, 1 otherwise.",
+    args_conflicts_with_subcommands = true
 )]
 // These doc comments are the `--help` text, read in a terminal: URLs and `[::1]` stay
 // plain text rather than Markdown links.
 #[allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 pub struct Args {
+    /// Without a subcommand, the sidecar runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to accept HTTP/1.1 and h2c traffic on.
     #[arg(
         long,
@@ -244,6 +253,27 @@ pub struct Args {
     /// flags' lists), and a default region.
     #[arg(long, env = "LATTICE_SIDECAR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    // The two actions below have no environment variable: one left in a manifest would
+    // stop the sidecar from ever serving.
+    /// Validate the flags, the environment and the config file (like `nginx -t`), then
+    /// exit: 0 if valid, 64 with every problem if not. Binds no port and fetches no
+    /// credentials.
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// Print the version, the git revision and the TLS provider, then exit.
+    #[arg(short = 'V', long)]
+    pub version: bool,
+}
+
+/// What to do instead of running the sidecar.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Health check for images without a shell or curl: GET the admin listener's /readyz
+    /// (or URL|PATH) and exit 0 on a 2xx, 1 otherwise with the reason on stderr, 64 for a
+    /// bad URL.
+    Probe(ProbeArgs),
 }
 
 /// The optional TOML file. Lists add to the flags' lists; `region` applies when the flag
@@ -416,13 +446,19 @@ impl Config {
     /// Validate flags (and the config file they name), reporting every problem at once:
     /// each part is parsed even when another has failed.
     pub fn from_args(args: Args) -> Result<Self, ConfigError> {
+        Self::from_args_in(args, &Env::real())
+    }
+
+    /// [`Self::from_args`] with the environment that locates the AWS shared config files
+    /// (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, `HOME`).
+    pub(crate) fn from_args_in(args: Args, env: &Env) -> Result<Self, ConfigError> {
         let mut problems = Problems::default();
         let file = match &args.config {
             Some(path) => problems.check(read_file_config(path)).unwrap_or_default(),
             None => FileConfig::default(),
         };
         // Signing first: fixed upstreams are checked against its allow-list.
-        let signing = parse_signing(&args, &file, &mut problems);
+        let signing = parse_signing(&args, &file, env, &mut problems);
         let allow_list = signing
             .as_ref()
             .map(|s| s.config.clone())
@@ -470,6 +506,7 @@ fn custom_domains(args: &Args, file: &FileConfig) -> Vec<String> {
 fn parse_signing(
     args: &Args,
     file: &FileConfig,
+    env: &Env,
     problems: &mut Problems,
 ) -> Option<SigningSettings> {
     let region = args.region.clone().or(file.region.clone());
@@ -499,7 +536,7 @@ fn parse_signing(
             None
         }
     };
-    let credentials = parse_credentials(args, region, problems);
+    let credentials = parse_credentials(args, region, env, problems);
     Some(SigningSettings {
         config: config?,
         credentials,
@@ -514,8 +551,12 @@ fn parse_signing(
 fn parse_credentials(
     args: &Args,
     region: Option<String>,
+    env: &Env,
     problems: &mut Problems,
 ) -> CredentialsConfig {
+    if let Some(profile) = &args.profile {
+        problems.check(check_profile(profile, env));
+    }
     let assume_role = match (&args.role_arn, &args.role_session_name, &args.external_id) {
         (Some(arn), session_name, external_id) => {
             if !arn.starts_with("arn:") || arn.split(':').count() < 6 {
@@ -934,6 +975,32 @@ fn parse_duration(flag: &str, value: &str, zero_ok: bool) -> Result<Duration, St
         return Err(format!("{flag} must be more than zero"));
     }
     Ok(duration)
+}
+
+/// `--profile NAME` must name a profile of the shared config or credentials file, as
+/// the AWS CLI insists; otherwise the credential chain would skip it and sign with
+/// whatever else it finds, or retry for ever. Read with aws-config's own loader, so a
+/// profile is found exactly when the credential provider would find it.
+fn check_profile(name: &str, env: &Env) -> Result<(), String> {
+    let (fs, files) = (Fs::real(), Default::default());
+    let loading = aws_config::profile::load(&fs, env, &files, None);
+    // The loader reads the files synchronously: it is ready at the first poll.
+    let Some(loaded) = loading.now_or_never() else {
+        return Ok(());
+    };
+    let profiles = loaded
+        .map_err(|e| format!("--profile {name}: cannot read the AWS shared config files: {e}"))?;
+    if profiles.get_profile(name).is_some() {
+        return Ok(());
+    }
+    let path = |var: &str, default: &str| env.get(var).unwrap_or_else(|_| default.to_owned());
+    Err(format!(
+        "--profile: The config profile ({name}) could not be found in {} or {}: add it there, \
+         point AWS_CONFIG_FILE or AWS_SHARED_CREDENTIALS_FILE at the files that have it, or drop \
+         --profile to use the default credential chain",
+        path("AWS_CONFIG_FILE", "~/.aws/config"),
+        path("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+    ))
 }
 
 fn is_session_name(name: &str) -> bool {

@@ -23,6 +23,7 @@
 mod admin;
 pub mod app;
 mod body;
+mod build_info;
 mod client;
 pub mod config;
 mod diagnosis;
@@ -33,10 +34,12 @@ mod limits;
 mod listener;
 mod metrics;
 mod pool;
+pub mod probe;
 mod proxy;
 pub mod route;
 mod signing;
 mod workers;
 
-pub use crate::app::{RunError, init_tracing, run};
-pub use crate::config::{Args, Config, ConfigError, EX_USAGE};
+pub use crate::app::{RunError, check, init_tracing, run};
+pub use crate::build_info::BuildInfo;
+pub use crate::config::{Args, Command, Config, ConfigError, EX_USAGE};

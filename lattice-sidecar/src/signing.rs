@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
@@ -40,12 +41,18 @@ const CREDENTIALS_BACKOFF: (Duration, Duration) =
 struct NoProvider;
 
 /// The credentials cache over the full aws-config chain (env, profile, SSO,
-/// `credential_process`, web identity, ECS, EKS Pod Identity, IMDS), optionally assuming a
-/// role. Nothing is fetched here: the caller warms the cache.
+/// `credential_process`, web identity, ECS, EKS Pod Identity, IMDS), or over the one
+/// `--profile` names; optionally assuming a role. Nothing is fetched here: the caller
+/// warms the cache.
 pub(crate) async fn credentials(config: &CredentialsConfig) -> CredentialsCache {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(profile) = &config.profile {
-        loader = loader.profile_name(profile);
+        // Only that profile, as the AWS CLI does with --profile: in the default chain,
+        // environment credentials would come first and silently win.
+        let provider = ProfileFileCredentialsProvider::builder()
+            .profile_name(profile)
+            .build();
+        loader = loader.profile_name(profile).credentials_provider(provider);
     }
     if let Some(region) = &config.region {
         loader = loader.region(aws_config::Region::new(region.clone()));

@@ -355,11 +355,16 @@ impl Sidecar {
 
     /// Send SIGTERM.
     pub fn terminate(&self) -> Result<(), BoxError> {
+        self.signal("TERM")
+    }
+
+    /// Send a signal by name (`TERM`, `HUP`, ...).
+    pub fn signal(&self, name: &str) -> Result<(), BoxError> {
         let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()?;
         if !status.success() {
-            return Err(format!("kill -TERM {} failed: {status}", self.pid()).into());
+            return Err(format!("kill -{name} {} failed: {status}", self.pid()).into());
         }
         Ok(())
     }

@@ -1,3 +1,5 @@
+use aws_types::os_shim_internal::Env;
+
 use super::*;
 
 const ORDERS: &str = "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
@@ -280,4 +282,68 @@ fn config_file_adds_routes_and_domains() {
     let found = problems(&["--config", file.to_str().unwrap()]);
     assert!(found[0].contains("invalid TOML"), "{found:?}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_profile_must_exist_in_the_shared_files() {
+    let dir = std::env::temp_dir().join(format!(
+        "lattice-sidecar-profile-test-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (config_file, credentials_file) = (dir.join("config"), dir.join("credentials"));
+    std::fs::write(
+        &config_file,
+        "[default]\nregion = us-west-2\n\n[profile dev]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &credentials_file,
+        "[prod]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = secret\n",
+    )
+    .unwrap();
+    let (config_path, credentials_path) = (
+        config_file.to_str().unwrap(),
+        credentials_file.to_str().unwrap(),
+    );
+    let env = Env::from_slice(&[
+        ("AWS_CONFIG_FILE", config_path),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials_path),
+        ("HOME", "/nonexistent"),
+    ]);
+    let check = |extra: &[&str]| Config::from_args_in(args(extra), &env);
+
+    for found in ["default", "dev", "prod"] {
+        let config = check(&["--profile", found]).unwrap();
+        assert_eq!(config.signing.credentials.profile.as_deref(), Some(found));
+    }
+    assert!(check(&[]).is_ok(), "no --profile: nothing to look for");
+
+    // As the AWS CLI says it, and with every other problem.
+    let found = check(&["--profile", "staging", "--log-format", "xml"])
+        .unwrap_err()
+        .problems()
+        .to_vec();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(
+        found[0],
+        format!(
+            "--profile: The config profile (staging) could not be found in {config_path} or \
+             {credentials_path}: add it there, point AWS_CONFIG_FILE or \
+             AWS_SHARED_CREDENTIALS_FILE at the files that have it, or drop --profile to use \
+             the default credential chain"
+        )
+    );
+    // `[dev]` in the config file is not a profile (it needs `[profile dev]`), nor is a
+    // credentials-file profile spelled with a prefix.
+    std::fs::write(&config_file, "[dev]\nregion = us-east-1\n").unwrap();
+    assert!(check(&["--profile", "dev"]).is_err());
+
+    // No files at all.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let error = check(&["--profile", "prod"]).unwrap_err();
+    assert!(
+        error.problems()[0].contains("The config profile (prod) could not be found"),
+        "{error}"
+    );
 }
