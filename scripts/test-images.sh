@@ -110,7 +110,7 @@ pass "HEALTHCHECK: healthy"
 
 # A request through the sidecar: 200 only if the emulator verified the signature.
 probe "http://127.0.0.1:8080/echo" || fail "a request through the sidecar was not answered 200"
-docker logs "$POD-emulator" 2>&1 | grep -q "forwarded.*access_key_id=Some(\"$ACCESS_KEY_ID\")" ||
+docker logs "$POD-emulator" 2>&1 | grep -q "forwarded.*path=/echo access_key_id=\"$ACCESS_KEY_ID\"" ||
   fail "the emulator logged no verified request"
 pass "request through the sidecar: 200, signature verified"
 
