@@ -36,10 +36,12 @@ BENCH_NAME=flamegraphs
 source "$ROOT/bench/common.sh"
 
 # Frame pointers give whole stacks at a low cost per sample (DWARF unwinding loses most of
-# the sidecar's deep async stacks); line tables name the inlined frames.
+# the sidecar's deep async stacks); line tables name the inlined frames; and the symbols
+# the shipped release profile strips are kept.
 profiling_build() {
   RUSTFLAGS="-C force-frame-pointers=yes" CARGO_TARGET_DIR="$PROFILING_TARGET" \
     CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_PROFILE_BENCH_DEBUG=line-tables-only \
+    CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_BENCH_STRIP=false \
     cargo "$@"
 }
 log "building profiling binaries into $PROFILING_TARGET"
