@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Tests transparent mode (deploy/transparent/iptables.sh) in a network namespace of its own,
+# as a pod's would be:
+#
+# - an interface holds 169.254.171.10 (inside Lattice's link-local range) and
+#   169.254.170.10 (outside it); the emulator, on the namespace's loopback, stands in for
+#   the Lattice service behind them;
+# - an app (uid 1000, no proxy variables) calls http://<Lattice name>/ resolved to
+#   169.254.171.10: refused before the rules, 200 and verified by the emulator after;
+# - not redirected: another address (169.254.170.10:80), another port of the range
+#   (169.254.171.10:8081), and the sidecar's own uid (65532) to 169.254.171.10:80;
+# - the script is idempotent, and `--delete` removes what it added.
+#
+#   cargo build -p lattice-sidecar -p lattice-emulator --bins && scripts/test-transparent.sh
+#
+# Needs root (to make the namespace), ip (iproute2), iptables, setpriv (util-linux) and
+# curl; a missing one fails the test with the fix. Nothing outside the namespace changes;
+# the namespace and the processes in it are removed on exit, every wait is bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN_DIR="${BIN_DIR:-target/debug}"
+ORDERS=orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws
+LATTICE_ADDR=169.254.171.10
+OTHER_ADDR=169.254.170.10
+SIDECAR_UID=65532
+APP_UID=1000
+# The emulator's built-in test identity (public, see lattice-emulator's README).
+ACCESS_KEY_ID=AKIDLATTICEEMULATOR
+SECRET_ACCESS_KEY=lattice/emulator/secret/key/EXAMPLEKEY
+
+fail() {
+  echo "FAIL: $1" >&2
+  for log in "${WORK:-/nonexistent}"/*.log; do
+    [ -r "$log" ] || continue
+    echo "--- $log" >&2
+    tail -20 "$log" >&2
+  done
+  exit 1
+}
+pass() { echo "ok: $1"; }
+
+[ "$(id -u)" -eq 0 ] || fail "needs root to create a network namespace (CI runs as root)"
+for tool in ip iptables setpriv curl python3; do
+  command -v "$tool" >/dev/null ||
+    fail "$tool not found: apt-get install iproute2 iptables util-linux curl python3"
+done
+for binary in lattice-sidecar lattice-emulator; do
+  [ -x "$BIN_DIR/$binary" ] ||
+    fail "no $BIN_DIR/$binary: cargo build -p lattice-sidecar -p lattice-emulator --bins"
+done
+
+NS="lattice-transparent-$$"
+WORK="$(mktemp -d)"
+chmod 0755 "$WORK"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  ip netns delete "$NS" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ip netns add "$NS" || fail "ip netns add $NS"
+in_ns() { ip netns exec "$NS" "$@"; }
+in_ns ip link set lo up
+# The addresses sit on one end of a veth pair inside the namespace (a dummy interface would
+# do, but CI's kernel has no dummy module).
+in_ns ip link add lattice0 type veth peer name lattice1
+in_ns ip link set lattice0 up
+in_ns ip link set lattice1 up
+in_ns ip address add "$LATTICE_ADDR/32" dev lattice0
+in_ns ip address add "$OTHER_ADDR/32" dev lattice0
+
+# Until `command` succeeds, at most `seconds`.
+wait_for() {
+  local seconds="$1" what="$2"
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "$what within ${seconds}s"
+    sleep 0.2
+  done
+}
+
+# The emulator on the namespace's loopback; its plain-HTTP listener moves off 8080.
+in_ns env -i PATH="$PATH" "$BIN_DIR/lattice-emulator" --http-listen 127.0.0.1:18080 \
+  --write-ca "$WORK/ca.pem" >"$WORK/emulator.log" 2>&1 &
+PIDS+=($!)
+wait_for 20 "the emulator wrote its CA" test -s "$WORK/ca.pem"
+chmod 0644 "$WORK/ca.pem"
+
+# The sidecar as the images run it (uid 65532), with its defaults: 127.0.0.1:8080, the
+# Lattice name's port 443 resolved to the emulator.
+in_ns setpriv --reuid="$SIDECAR_UID" --regid="$SIDECAR_UID" --clear-groups \
+  env -i PATH="$PATH" HOME="$WORK" AWS_EC2_METADATA_DISABLED=true \
+  AWS_ACCESS_KEY_ID="$ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$SECRET_ACCESS_KEY" \
+  "$BIN_DIR/lattice-sidecar" --workers 1 --ca-file "$WORK/ca.pem" \
+  --resolve "$ORDERS:443:127.0.0.1:8443" >"$WORK/sidecar.log" 2>&1 &
+PIDS+=($!)
+wait_for 20 "the sidecar turned ready" in_ns "$BIN_DIR/lattice-sidecar" probe
+
+# `curl` in the namespace as `uid`, with no proxy variables; prints the HTTP status, or
+# `refused` when the connection was refused (curl exit 7).
+call() {
+  local uid="$1" address="$2" port="$3" path="$4" status=0 code
+  code="$(in_ns setpriv --reuid="$uid" --regid="$uid" --clear-groups env -i PATH="$PATH" \
+    curl -sS --max-time 10 --resolve "$ORDERS:$port:$address" -o "$WORK/body.json" \
+    -w '%{http_code}' "http://$ORDERS:$port$path" 2>"$WORK/curl.err")" || status=$?
+  case "$status" in
+    0) echo "$code" ;;
+    7) echo refused ;;
+    *) fail "curl to $address:$port as uid $uid exited $status: $(cat "$WORK/curl.err")" ;;
+  esac
+}
+expect() {
+  local want="$1" what="$2"
+  shift 2
+  local got
+  got="$(call "$@")"
+  [ "$got" = "$want" ] || fail "$what: got $got, want $want"
+  pass "$what: $got"
+}
+
+expect refused "before the rules, the app's call to $LATTICE_ADDR:80" "$APP_UID" "$LATTICE_ADDR" 80 /
+in_ns sh deploy/transparent/iptables.sh
+in_ns sh deploy/transparent/iptables.sh # idempotent: a second run adds nothing
+rules="$(in_ns iptables -t nat -S | grep -c -e LATTICE_SIDECAR || true)"
+[ "$rules" -eq 4 ] || fail "after two runs the nat table has $rules LATTICE_SIDECAR lines, want 4: $(in_ns iptables -t nat -S)"
+pass "iptables.sh twice: one chain, one jump, two rules"
+
+expect 200 "the app's call to http://$ORDERS/ ($LATTICE_ADDR:80)" \
+  "$APP_UID" "$LATTICE_ADDR" 80 "/transparent?mode=redirect"
+python3 - "$WORK/body.json" "$ORDERS" "$ACCESS_KEY_ID" <<'PY' || fail "the emulator did not verify the redirected request"
+import json, sys
+echo, host, key = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+verified = echo.get("verified") or {}
+assert echo["path"] == "/transparent", echo
+assert echo["authority"] == host or echo["headers"].get("host") == host, echo
+assert verified.get("access_key_id") == key, verified
+assert verified.get("algorithm") == "AWS4-HMAC-SHA256", verified
+PY
+pass "the emulator verified it: SigV4, $ACCESS_KEY_ID, host $ORDERS"
+
+expect refused "another address ($OTHER_ADDR:80) is not redirected" "$APP_UID" "$OTHER_ADDR" 80 /
+expect refused "another port of the range ($LATTICE_ADDR:8081) is not redirected" \
+  "$APP_UID" "$LATTICE_ADDR" 8081 /
+expect refused "the sidecar's own uid ($SIDECAR_UID) to $LATTICE_ADDR:80 is not redirected" \
+  "$SIDECAR_UID" "$LATTICE_ADDR" 80 /
+
+# Only the one redirected call reached the sidecar.
+metrics="$(in_ns env -i curl -sS --max-time 5 http://127.0.0.1:9901/metrics)"
+requests="$(echo "$metrics" | awk '/^lattice_sidecar_requests_total\{/ { sum += $2 } END { print sum + 0 }')"
+[ "$requests" -eq 1 ] || fail "the sidecar served $requests requests, want 1: $(echo "$metrics" | grep requests_total)"
+pass "the sidecar served exactly the one redirected request"
+
+in_ns sh deploy/transparent/iptables.sh --delete
+left="$(in_ns iptables -t nat -S | grep -c -e LATTICE_SIDECAR || true)"
+[ "$left" -eq 0 ] || fail "--delete left $left LATTICE_SIDECAR lines"
+expect refused "after --delete, the app's call to $LATTICE_ADDR:80" "$APP_UID" "$LATTICE_ADDR" 80 /
