@@ -53,10 +53,20 @@ done
 NS="lattice-transparent-$$"
 WORK="$(mktemp -d)"
 chmod 0755 "$WORK"
-PIDS=()
+# Where curl, run as the app's or the sidecar's uid, writes what it received.
+mkdir -m 1777 "$WORK/out"
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Every process left in the namespace is one this script started.
+  local pids
+  pids="$(ip netns pids "$NS" 2>/dev/null || true)"
+  if [ -n "$pids" ]; then
+    kill $pids 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      [ -z "$(ip netns pids "$NS" 2>/dev/null)" ] && break
+      sleep 0.1
+    done
+    kill -KILL $(ip netns pids "$NS" 2>/dev/null) 2>/dev/null || true
+  fi
   ip netns delete "$NS" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -85,20 +95,18 @@ wait_for() {
 }
 
 # The emulator on the namespace's loopback; its plain-HTTP listener moves off 8080.
-in_ns env -i PATH="$PATH" "$BIN_DIR/lattice-emulator" --http-listen 127.0.0.1:18080 \
+ip netns exec "$NS" env -i PATH="$PATH" "$BIN_DIR/lattice-emulator" --http-listen 127.0.0.1:18080 \
   --write-ca "$WORK/ca.pem" >"$WORK/emulator.log" 2>&1 &
-PIDS+=($!)
 wait_for 20 "the emulator wrote its CA" test -s "$WORK/ca.pem"
 chmod 0644 "$WORK/ca.pem"
 
 # The sidecar as the images run it (uid 65532), with its defaults: 127.0.0.1:8080, the
 # Lattice name's port 443 resolved to the emulator.
-in_ns setpriv --reuid="$SIDECAR_UID" --regid="$SIDECAR_UID" --clear-groups \
+ip netns exec "$NS" setpriv --reuid="$SIDECAR_UID" --regid="$SIDECAR_UID" --clear-groups \
   env -i PATH="$PATH" HOME="$WORK" AWS_EC2_METADATA_DISABLED=true \
   AWS_ACCESS_KEY_ID="$ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$SECRET_ACCESS_KEY" \
   "$BIN_DIR/lattice-sidecar" --workers 1 --ca-file "$WORK/ca.pem" \
   --resolve "$ORDERS:443:127.0.0.1:8443" >"$WORK/sidecar.log" 2>&1 &
-PIDS+=($!)
 wait_for 20 "the sidecar turned ready" in_ns "$BIN_DIR/lattice-sidecar" probe
 
 # `curl` in the namespace as `uid`, with no proxy variables; prints the HTTP status, or
@@ -106,12 +114,12 @@ wait_for 20 "the sidecar turned ready" in_ns "$BIN_DIR/lattice-sidecar" probe
 call() {
   local uid="$1" address="$2" port="$3" path="$4" status=0 code
   code="$(in_ns setpriv --reuid="$uid" --regid="$uid" --clear-groups env -i PATH="$PATH" \
-    curl -sS --max-time 10 --resolve "$ORDERS:$port:$address" -o "$WORK/body.json" \
-    -w '%{http_code}' "http://$ORDERS:$port$path" 2>"$WORK/curl.err")" || status=$?
+    curl -sS --max-time 10 --resolve "$ORDERS:$port:$address" -o "$WORK/out/$uid.json" \
+    -w '%{http_code}' "http://$ORDERS:$port$path" 2>"$WORK/out/$uid.err")" || status=$?
   case "$status" in
     0) echo "$code" ;;
     7) echo refused ;;
-    *) fail "curl to $address:$port as uid $uid exited $status: $(cat "$WORK/curl.err")" ;;
+    *) fail "curl to $address:$port as uid $uid exited $status: $(cat "$WORK/out/$uid.err")" ;;
   esac
 }
 expect() {
@@ -132,7 +140,7 @@ pass "iptables.sh twice: one chain, one jump, two rules"
 
 expect 200 "the app's call to http://$ORDERS/ ($LATTICE_ADDR:80)" \
   "$APP_UID" "$LATTICE_ADDR" 80 "/transparent?mode=redirect"
-python3 - "$WORK/body.json" "$ORDERS" "$ACCESS_KEY_ID" <<'PY' || fail "the emulator did not verify the redirected request"
+python3 - "$WORK/out/$APP_UID.json" "$ORDERS" "$ACCESS_KEY_ID" <<'PY' || fail "the emulator did not verify the redirected request"
 import json, sys
 echo, host, key = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
 verified = echo.get("verified") or {}
