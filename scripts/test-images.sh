@@ -74,16 +74,8 @@ probe() {
   run_in_pod --rm "$SIDECAR_IMAGE" probe "$@"
 }
 
-# Until `command` succeeds, at most `seconds`.
-wait_for() {
-  local seconds="$1" what="$2"
-  shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "$what within ${seconds}s"
-    sleep 0.5
-  done
-}
+# shellcheck source=scripts/wait.sh
+source scripts/wait.sh
 
 # The emulator: the pod's first container, loopback only. Its plain-HTTP listener moves off
 # 8080, the sidecar's port.

@@ -83,16 +83,8 @@ in_ns ip link set lattice1 up
 in_ns ip address add "$LATTICE_ADDR/32" dev lattice0
 in_ns ip address add "$OTHER_ADDR/32" dev lattice0
 
-# Until `command` succeeds, at most `seconds`.
-wait_for() {
-  local seconds="$1" what="$2"
-  shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "$what within ${seconds}s"
-    sleep 0.2
-  done
-}
+# shellcheck source=scripts/wait.sh
+source scripts/wait.sh
 
 # The emulator on the namespace's loopback; its plain-HTTP listener moves off 8080.
 ip netns exec "$NS" env -i PATH="$PATH" "$BIN_DIR/lattice-emulator" --http-listen 127.0.0.1:18080 \
