@@ -52,7 +52,7 @@ def check_config(binary, args, env, what):
     )
     check(
         result.returncode == 0,
-        f"{what}: lattice-sidecar --check-config {shlex.join(args)} exited "
+        f"{what}: lattice-sidecar {shlex.join(args)} --check-config exited "
         f"{result.returncode}: {result.stdout.strip()} {result.stderr.strip()}",
     )
 
