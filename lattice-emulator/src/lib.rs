@@ -44,6 +44,7 @@ mod emulator;
 mod error;
 mod keys;
 mod log;
+pub mod policy;
 mod server;
 mod services;
 mod targets;
