@@ -40,17 +40,20 @@
 #![warn(missing_docs)]
 
 mod app;
+mod config;
 mod emulator;
 mod error;
 mod keys;
 mod log;
 pub mod policy;
+mod routes;
 mod server;
 mod services;
 mod targets;
 mod tls;
 pub mod verifier;
 
+pub use config::{Config, ConfigError};
 pub use emulator::{Clock, DEFAULT_REQUEST_LOG_CAPACITY, Emulator, EmulatorBuilder};
 pub use error::Error;
 pub use keys::{
@@ -59,7 +62,7 @@ pub use keys::{
 pub use log::{RequestRecord, Verdict};
 pub use services::{
     ACCOUNT_ID, AuthType, INVENTORY_HOST, INVENTORY_REGION, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST,
-    ORDERS_REGION, SOURCE_VPC_ARN, Service, default_services,
+    ORDERS_REGION, SOURCE_VPC_ARN, Service, Target, default_services,
 };
 pub use targets::download::pattern_byte;
 pub use tls::Certificates;
