@@ -367,3 +367,49 @@ fn tokio_stream_from(
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
+
+#[tokio::test]
+async fn aws_iam_without_an_auth_policy_denies_everything_and_none_lets_all_through() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let open = "[[service]]\nname = \"open\"\nhost = \"open.example.com\"\n\
+                arn = \"arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0open\"\n\
+                auth_type = \"NONE\"";
+    let text = config("auth_type = \"AWS_IAM\"", open);
+    let config = lattice_emulator::Config::parse(&text, dir.path()).unwrap();
+    let emulator = lattice_emulator::Emulator::builder()
+        .config(config)
+        .start()
+        .await
+        .unwrap();
+    let client = reqwest::Client::builder().timeout(LIMIT).build().unwrap();
+    let url = emulator.http_url("127.0.0.1", "/x");
+
+    // "If you do not add an auth policy, all traffic will get an access denied error."
+    let response = client.get(&url).header("host", HOST).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let decision: serde_json::Value =
+        serde_json::from_slice(response.headers()["x-lattice-emulator-decision"].as_bytes())
+            .unwrap();
+    assert_eq!(decision["decision"], "implicit_deny", "{decision}");
+    assert_eq!(decision["policy"], "service", "{decision}");
+    let body = response.text().await.unwrap();
+    assert_eq!(
+        body,
+        format!(
+            "AccessDeniedException: User: anonymous is not authorized to perform: \
+             vpc-lattice-svcs:Invoke on resource: {SERVICE_ARN}/x because no service-based \
+             policy allows the vpc-lattice-svcs:Invoke action\n"
+        )
+    );
+
+    // NONE on the service (and no network): no signature, no policy.
+    let response = client
+        .get(&url)
+        .header("host", "open.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    emulator.shutdown().await;
+}
