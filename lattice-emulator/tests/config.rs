@@ -223,6 +223,8 @@ impl Running {
             "127.0.0.1:0",
             "--http-listen",
             "127.0.0.1:0",
+            "--log-format",
+            "json",
         ];
         let mut child = emulator(&args).spawn().expect("the binary starts");
         let logs = Arc::new(Mutex::new(String::new()));
@@ -314,6 +316,29 @@ async fn sighup_reloads_keeps_requests_under_way_and_refuses_a_bad_file() {
     let client = reqwest::Client::builder().timeout(LIMIT).build().unwrap();
     assert_eq!(status_of(&client, &running, "/before/1").await, 200);
     assert_eq!(status_of(&client, &running, "/after/1").await, 403);
+
+    // Every decision is a JSON log line with the decision `policy check` would print.
+    let logs = running.wait_for_log("/after/1").await;
+    let decisions: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every log line is JSON"))
+        .filter(|line: &serde_json::Value| line["target"] == "lattice_emulator::decision")
+        .collect();
+    assert_eq!(decisions.len(), 2, "{logs}");
+    let denied = &decisions[1]["fields"];
+    assert_eq!(denied["principal"], "anonymous", "{denied}");
+    assert_eq!(
+        denied["resource"],
+        format!("{SERVICE_ARN}/after/1"),
+        "{denied}"
+    );
+    let decision: serde_json::Value =
+        serde_json::from_str(denied["decision"].as_str().unwrap()).unwrap();
+    assert_eq!(decision["decision"], "implicit_deny", "{decision}");
+    let allowed: serde_json::Value =
+        serde_json::from_str(decisions[0]["fields"]["decision"].as_str().unwrap()).unwrap();
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+    assert_eq!(allowed["statement"], "Openbefore", "{allowed}");
 
     // An upload that starts under the old policy and ends after the reload.
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
