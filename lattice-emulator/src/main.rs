@@ -8,12 +8,14 @@ use std::{
     process::ExitCode,
 };
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use lattice_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_PRINCIPAL, DEFAULT_SECRET_ACCESS_KEY, Emulator, KeyStore,
     ORDERS_HOST, ORDERS_REGION, SIGNING_NAME, Secret,
 };
 use tracing_subscriber::EnvFilter;
+
+mod policy_check;
 
 /// BSD `EX_USAGE`: the command line was wrong.
 const EX_USAGE: u8 = 64;
@@ -30,6 +32,9 @@ const EX_SOFTWARE: u8 = 70;
         70 if the emulator cannot start."
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// TLS listener (ALPN h2 and http/1.1); loopback unless --allow-non-loopback.
     #[arg(
         long,
@@ -88,6 +93,14 @@ struct Args {
     principal: String,
 }
 
+/// Without a subcommand, the emulator serves.
+#[derive(Subcommand)]
+enum Command {
+    /// Check auth policies without a server.
+    #[command(subcommand)]
+    Policy(policy_check::PolicyCommand),
+}
+
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(args) => args,
@@ -101,6 +114,9 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Some(Command::Policy(command)) = args.command {
+        return policy_check::run(command);
+    }
     if let Err(problems) = args.check() {
         for problem in problems {
             eprintln!("lattice-emulator: {problem}");
