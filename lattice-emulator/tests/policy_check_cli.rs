@@ -458,3 +458,32 @@ fn help_exits_0() {
         "{help}"
     );
 }
+
+/// The README's example prints what the README says.
+#[test]
+fn the_readme_example_holds() {
+    let readme = include_str!("../README.md");
+    let section = &readme[readme
+        .find("## Check auth policies offline")
+        .expect("the section")..];
+    let json_blocks: Vec<&str> = section
+        .split("```json\n")
+        .skip(1)
+        .map(|block| block.split("```").next().expect("a closed block"))
+        .collect();
+    let (printed, policy) = (json_blocks[0].trim(), json_blocks[1]);
+    let files = Files::new();
+    let service = files.write("service.json", policy);
+    let output = check(&[
+        "--service-policy",
+        path(&service),
+        "--principal",
+        SESSION,
+        "--method",
+        "GET",
+        "--url",
+        "https://orders.example.com/admin/users",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), printed);
+}

@@ -452,12 +452,20 @@ fn check_key_spelling(at: &str, key: &str) -> Result<(), PolicyError> {
                 format!("{known}<name> needs a name after the slash")
             },
         )),
+        Some(known) if suffix == Some("") => Err(PolicyError::new(
+            at,
+            format!("{known}<name> needs a name after the slash"),
+        )),
         Some(known) if known.trim_end_matches('/') != name => Err(PolicyError::new(
             at,
             format!(
-                "write the key as {known}{}: the Lattice auth-policy page says its \
-                 condition keys are case-sensitive",
-                suffix.unwrap_or_default()
+                "write the key as {}{}: IAM reads key names case-insensitively but the \
+                 Lattice auth-policy page says its condition keys are case-sensitive, so \
+                 only the documented spelling means the same to both",
+                known.trim_end_matches('/'),
+                suffix
+                    .map(|suffix| format!("/{suffix}"))
+                    .unwrap_or_default()
             ),
         )),
         None if name.to_ascii_lowercase().starts_with("vpc-lattice-svcs:") => {

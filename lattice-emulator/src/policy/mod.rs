@@ -398,10 +398,16 @@ impl Decision {
         self.outcome == Outcome::Allow
     }
 
-    /// Lattice's 403 message: "User: <principal|anonymous> is not authorized to perform:
-    /// vpc-lattice-svcs:Invoke on resource: <arn> because no <service-based|service
-    /// network|identity-based> policy allows the vpc-lattice-svcs:Invoke action", or
-    /// "... with an explicit deny in a <..> policy".
+    /// Lattice's 403 message for a deny:
+    ///
+    /// ```text
+    /// User: <principal|anonymous> is not authorized to perform: vpc-lattice-svcs:Invoke
+    /// on resource: <arn> because no <service-based|service network|identity-based> policy
+    /// allows the vpc-lattice-svcs:Invoke action
+    /// ```
+    ///
+    /// or `... on resource: <arn> with an explicit deny in a <..> policy` (one line
+    /// each). `<arn>` is [`RequestContext::resource_arn`].
     pub fn lattice_message(&self, ctx: &RequestContext) -> String {
         let who = principal_name(ctx);
         let resource = ctx.resource_arn();
