@@ -42,7 +42,12 @@ pub(crate) struct CheckArgs {
     identity_policy: Option<PathBuf>,
 
     /// The caller, e.g. arn:aws:sts::111122223333:assumed-role/app/s1.
-    #[arg(long, value_name = "ARN", required_unless_present = "anonymous")]
+    #[arg(
+        long,
+        value_name = "ARN",
+        required_unless_present = "anonymous",
+        value_parser = parse_principal
+    )]
     principal: Option<String>,
     /// An unsigned request: the anonymous principal.
     #[arg(long, conflicts_with_all = ["principal", "principal_org_id", "principal_org_path", "principal_tag"])]
@@ -278,6 +283,24 @@ fn check_service_arn(arn: &str) -> Result<String, String> {
     }
 }
 
+/// An IAM or STS principal ARN: `arn:<partition>:iam|sts::<account>:<resource>`.
+fn parse_principal(value: &str) -> Result<String, String> {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "iam" | "sts", "", account, resource]
+            if !partition.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && !resource.is_empty() =>
+        {
+            Ok(value.to_owned())
+        }
+        _ => Err("expected an IAM or STS principal ARN, e.g. \
+             arn:aws:sts::111122223333:assumed-role/app/s1 (or pass --anonymous)"
+            .to_owned()),
+    }
+}
+
 fn parse_tag(value: &str) -> Result<(String, String), String> {
     match value.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
@@ -347,6 +370,25 @@ mod tests {
             "arn:aws:vpc-lattice::111122223333:service/svc-1",
         ] {
             assert!(check_service_arn(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn principals() {
+        for good in [
+            "arn:aws:sts::111122223333:assumed-role/app/s1",
+            "arn:aws:iam::111122223333:user/alice",
+            "arn:aws:iam::111122223333:root",
+        ] {
+            assert_eq!(parse_principal(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "app",
+            "111122223333",
+            "arn:aws:iam::1111:user/a",
+            "arn:aws:s3:::bucket",
+        ] {
+            assert!(parse_principal(bad).is_err(), "{bad}");
         }
     }
 

@@ -9,7 +9,7 @@
 use std::time::{Duration, SystemTime};
 
 use lattice_emulator::policy::{
-    Caller, Decision, Policies, Policy, PolicyKind, RequestContext, evaluate,
+    Caller, Decision, Outcome, Policies, Policy, PolicyKind, RequestContext, evaluate,
 };
 use serde_json::{Value, json};
 
@@ -322,6 +322,7 @@ fn cases() -> Vec<Case> {
         case("DateEquals on aws:EpochTime", OPERATORS).service(allow_if(r#""DateEquals": {"aws:EpochTime": "1780315200"}"#)).allows("service", json!("Cond")),
         case("DateNotEquals", OPERATORS).service(allow_if(r#""DateNotEquals": {"aws:CurrentTime": "2026-06-01T12:00:00Z"}"#)).implicitly_denies("service"),
         case("DateLessThanEquals at the bound", OPERATORS).service(allow_if(r#""DateLessThanEquals": {"aws:CurrentTime": "2026-06-01T12:00:00Z"}"#)).allows("service", json!("Cond")),
+        case("a date without a time is midnight UTC", OPERATORS).service(allow_if(r#""DateGreaterThan": {"aws:CurrentTime": "2026-06-01"}"#)).allows("service", json!("Cond")),
         case("DateGreaterThanEquals with an epoch value", OPERATORS).service(allow_if(r#""DateGreaterThanEquals": {"aws:EpochTime": 1780315201}"#)).implicitly_denies("service"),
 
         // --- Bool, IP ---
@@ -353,6 +354,7 @@ fn cases() -> Vec<Case> {
         case("ForAllValues: every query value is allowed", SETS).service(allow_if(r#""ForAllValues:StringEquals": {"vpc-lattice-svcs:RequestQueryString/tag": ["a", "b", "c"]}"#)).allows("service", json!("Cond")),
         case("ForAllValues: one query value is not allowed", SETS).service(allow_if(r#""ForAllValues:StringEquals": {"vpc-lattice-svcs:RequestQueryString/tag": ["a"]}"#)).implicitly_denies("service"),
         case("ForAllValues: an absent key is true", SETS).service(allow_if(r#""ForAllValues:StringEquals": {"vpc-lattice-svcs:RequestQueryString/none": ["a"]}"#)).allows("service", json!("Cond")),
+        case("ForAnyValue with IfExists: an absent key is true", "IAM, Condition operators: ...IfExists; IAM, Single-valued vs. multivalued context keys").service(allow_if(r#""ForAnyValue:StringEqualsIfExists": {"vpc-lattice-svcs:RequestQueryString/none": ["a"]}"#)).allows("service", json!("Cond")),
         case("ForAnyValue: an absent key is false", SETS).service(allow_if(r#""ForAnyValue:StringEquals": {"vpc-lattice-svcs:RequestQueryString/none": ["a"]}"#)).implicitly_denies("service"),
         case("ForAnyValue:StringLike on aws:PrincipalOrgPaths", SETS).service(allow_if(r#""ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-abc123/r-ab12/ou-ab12-11111111/*"}"#)).allows("service", json!("Cond")),
         case("ForAllValues:StringNotEquals on query values", SETS).service(allow_if(r#""ForAllValues:StringNotEquals": {"vpc-lattice-svcs:RequestQueryString/tag": "b"}"#)).implicitly_denies("service"),
@@ -574,6 +576,51 @@ fn the_principal_rule_depends_on_the_level() {
             .unwrap_err()
             .to_string(),
         "Statement[0]: an identity-based policy cannot name a Principal: it applies to the identity it is attached to"
+    );
+}
+
+/// A policy `check_kind` refuses still never over-allows: an auth-policy statement with
+/// no principal applies to no one ("you must specify a principal in a resource-based
+/// policy", "How Amazon VPC Lattice works with IAM").
+#[test]
+fn an_auth_policy_statement_without_principal_applies_to_no_one() {
+    let policy =
+        Policy::parse(&document(&identity_statement("NoPrincipal", "Allow"))).expect("parses");
+    let ctx = request();
+    for policies in [
+        Policies {
+            network: Some(&policy),
+            ..Policies::default()
+        },
+        Policies {
+            service: Some(&policy),
+            ..Policies::default()
+        },
+    ] {
+        assert_eq!(evaluate(&policies, &ctx).outcome, Outcome::ImplicitDeny);
+    }
+    let identity = Policies {
+        identity: Some(&policy),
+        ..Policies::default()
+    };
+    assert_eq!(evaluate(&identity, &ctx).outcome, Outcome::Allow);
+}
+
+/// An `AWS_IAM` level with no auth policy attached denies everything ("If you do not add
+/// an auth policy, all traffic will get an access denied error").
+#[test]
+fn an_empty_policy_allows_nothing() {
+    let empty = Policy::empty();
+    let allow = Policy::parse(&document(&allow_all())).expect("parses");
+    let policies = Policies {
+        network: Some(&empty),
+        service: Some(&allow),
+        ..Policies::default()
+    };
+    let decision = evaluate(&policies, &request());
+    assert_eq!(
+        (decision.outcome, decision.policy),
+        (Outcome::ImplicitDeny, Some(PolicyKind::Network))
     );
 }
 

@@ -370,7 +370,11 @@ fn bad_policies_exit_64_naming_the_file_and_the_place() {
 #[test]
 fn bad_input_exits_64_with_the_reason() {
     let url = format!("https://{ORDERS_HOST}/");
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
+        (
+            &["--principal", "app", "--method", "GET", "--url", &url],
+            "expected an IAM or STS principal ARN",
+        ),
         (&["--method", "GET", "--url", &url], "--principal"),
         (
             &[

@@ -102,6 +102,16 @@ impl Policy {
         parse_document(&document)
     }
 
+    /// The policy of an `AWS_IAM` level with no auth policy attached: it allows nothing
+    /// ("If you do not add an auth policy, all traffic will get an access denied error",
+    /// "Control access to VPC Lattice services using auth policies").
+    pub fn empty() -> Policy {
+        Policy {
+            statements: Vec::new(),
+            variables: false,
+        }
+    }
+
     /// Reads and parses the policy in `path`; errors name the file.
     pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
         let file = path.display().to_string();
@@ -118,6 +128,10 @@ impl Policy {
     /// specify a principal in a resource-based policy", and no statement of an
     /// identity-based policy does, since "you can't specify the principal in an
     /// identity-based policy" ("How Amazon VPC Lattice works with IAM").
+    ///
+    /// [`evaluate`](super::evaluate) never applies an auth-policy statement without a
+    /// principal, so a policy that fails this check denies rather than over-allows; call
+    /// it when loading a policy to refuse it with the reason instead.
     pub fn check_kind(&self, kind: PolicyKind) -> Result<(), PolicyError> {
         for statement in &self.statements {
             let at = format!("Statement[{}]", statement.index);

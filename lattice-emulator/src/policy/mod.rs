@@ -227,7 +227,7 @@ pub fn evaluate(policies: &Policies<'_>, ctx: &RequestContext) -> Decision {
     }
     // "An explicit deny in any of these policies overrides an allow."
     for &(kind, policy) in &applicable {
-        if let Some(statement) = policy.first_match(Effect::Deny, &resource, ctx) {
+        if let Some(statement) = policy.first_match(kind, Effect::Deny, &resource, ctx) {
             return Decision {
                 outcome: Outcome::ExplicitDeny,
                 policy: Some(kind),
@@ -242,7 +242,7 @@ pub fn evaluate(policies: &Policies<'_>, ctx: &RequestContext) -> Decision {
     }
     let mut allowed_by = Vec::new();
     for &(kind, policy) in &applicable {
-        match policy.first_match(Effect::Allow, &resource, ctx) {
+        match policy.first_match(kind, Effect::Allow, &resource, ctx) {
             Some(statement) => allowed_by.push((kind, statement)),
             None => {
                 return Decision {
@@ -292,12 +292,13 @@ impl Policy {
     /// The first statement with `effect` that applies to the request.
     fn first_match(
         &self,
+        kind: PolicyKind,
         effect: Effect,
         resource: &str,
         ctx: &RequestContext,
     ) -> Option<&Statement> {
         self.statements.iter().find(|statement| {
-            statement.effect == effect && statement.applies(resource, ctx, self.variables)
+            statement.effect == effect && statement.applies(kind, resource, ctx, self.variables)
         })
     }
 }
@@ -306,11 +307,17 @@ impl Policy {
 
 impl Statement {
     /// Whether principal, action, resource and every condition match.
-    fn applies(&self, resource: &str, ctx: &RequestContext, variables: bool) -> bool {
+    fn applies(
+        &self,
+        kind: PolicyKind,
+        resource: &str,
+        ctx: &RequestContext,
+        variables: bool,
+    ) -> bool {
         let caller = ctx.caller.as_ref();
         let principal = match &self.principal {
             // Identity-based policies name no principal: they apply to their identity.
-            None => true,
+            None => kind == PolicyKind::Identity,
             Some(principals) => {
                 principals.value.iter().any(|p| p.matches(caller)) != principals.negated
             }
