@@ -683,7 +683,24 @@ fn lattice_messages() {
     assert_eq!(
         decision.lattice_message(&anonymous_ctx),
         format!(
-            "User: anonymous is not authorized to perform: vpc-lattice-svcs:Invoke on resource: {SERVICE}/orders/7 with an explicit deny in a service network policy"
+            "User: anonymous is not authorized to perform: vpc-lattice-svcs:Invoke on resource: {SERVICE}/orders/7 with an explicit deny in a network-based policy"
+        )
+    );
+    // As a real Lattice answers an unsigned request to `/` (the resource ends in `/`).
+    let nobody =
+        Policy::parse(&document(&allow_principal(r#"{"AWS": "444455556666"}"#))).expect("parses");
+    anonymous_ctx.path = "/".to_owned();
+    let decision = evaluate(
+        &Policies {
+            network: Some(&nobody),
+            ..Policies::default()
+        },
+        &anonymous_ctx,
+    );
+    assert_eq!(
+        decision.lattice_message(&anonymous_ctx),
+        format!(
+            "User: anonymous is not authorized to perform: vpc-lattice-svcs:Invoke on resource: {SERVICE}/ because no network-based policy allows the vpc-lattice-svcs:Invoke action"
         )
     );
 }

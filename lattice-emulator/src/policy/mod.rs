@@ -373,10 +373,12 @@ impl PolicyKind {
         }
     }
 
-    /// The words Lattice's 403 message uses for this level.
+    /// The words Lattice's 403 message uses for this level: "network-based" and
+    /// "service-based" as seen in real Lattice responses (e.g. "because no
+    /// network-based policy allows the vpc-lattice-svcs:Invoke action").
     fn lattice_words(self) -> &'static str {
         match self {
-            Self::Network => "service network",
+            Self::Network => "network-based",
             Self::Service => "service-based",
             Self::Identity => "identity-based",
         }
@@ -409,7 +411,7 @@ impl Decision {
     ///
     /// ```text
     /// User: <principal|anonymous> is not authorized to perform: vpc-lattice-svcs:Invoke
-    /// on resource: <arn> because no <service-based|service network|identity-based> policy
+    /// on resource: <arn> because no <network-based|service-based|identity-based> policy
     /// allows the vpc-lattice-svcs:Invoke action
     /// ```
     ///
