@@ -265,7 +265,7 @@ fn parse_statement(index: usize, value: &Value, variables: bool) -> Result<State
             ));
         }
     };
-    let principal = match pair(fields, &at, "Principal", "NotPrincipal", false)? {
+    let principal = match pair(fields, &at, "Principal", "NotPrincipal")? {
         None => None,
         Some((name, negated, value)) => Some(Negatable {
             negated,
@@ -304,13 +304,12 @@ fn parse_statement(index: usize, value: &Value, variables: bool) -> Result<State
     })
 }
 
-/// Exactly one of `name`/`not_name` (or neither, when `!required`).
+/// At most one of `name`/`not_name`: which one, whether it is the negated one, its value.
 fn pair<'a>(
     fields: &'a Map<String, Value>,
     at: &str,
     name: &'static str,
     not_name: &'static str,
-    required: bool,
 ) -> Result<Option<(&'static str, bool, &'a Value)>, PolicyError> {
     match (fields.get(name), fields.get(not_name)) {
         (Some(_), Some(_)) => Err(PolicyError::new(
@@ -319,22 +318,19 @@ fn pair<'a>(
         )),
         (Some(value), None) => Ok(Some((name, false, value))),
         (None, Some(value)) => Ok(Some((not_name, true, value))),
-        (None, None) if required => {
-            Err(PolicyError::new(at, format!("needs {name} or {not_name}")))
-        }
         (None, None) => Ok(None),
     }
 }
 
+/// Exactly one of `name`/`not_name`, holding strings.
 fn required_strings(
     fields: &Map<String, Value>,
     at: &str,
     name: &'static str,
     not_name: &'static str,
 ) -> Result<Negatable<Vec<String>>, PolicyError> {
-    let Some((element, negated, value)) = pair(fields, at, name, not_name, true)? else {
-        unreachable!("pair() refuses a missing required element");
-    };
+    let (element, negated, value) = pair(fields, at, name, not_name)?
+        .ok_or_else(|| PolicyError::new(at, format!("needs {name} or {not_name}")))?;
     let value = strings(&format!("{at}.{element}"), value)?;
     Ok(Negatable { negated, value })
 }

@@ -215,16 +215,6 @@ pub fn evaluate(policies: &Policies<'_>, ctx: &RequestContext) -> Decision {
     .filter_map(|(kind, policy)| Some((kind, policy?)))
     .collect();
 
-    if applicable.is_empty() {
-        return Decision {
-            outcome: Outcome::Allow,
-            policy: None,
-            statement: None,
-            reason: "no policy applies: auth type NONE on the network and the service, and \
-                     no identity-based policy"
-                .to_owned(),
-        };
-    }
     // "An explicit deny in any of these policies overrides an allow."
     for &(kind, policy) in &applicable {
         if let Some(statement) = policy.first_match(kind, Effect::Deny, &resource, ctx) {
@@ -263,15 +253,22 @@ pub fn evaluate(policies: &Policies<'_>, ctx: &RequestContext) -> Decision {
         .collect::<Vec<_>>()
         .join(", ");
     // The most specific policy decided: service, then network, then identity.
-    let (kind, statement) = [
-        PolicyKind::Service,
-        PolicyKind::Network,
-        PolicyKind::Identity,
-    ]
-    .into_iter()
-    .find_map(|kind| allowed_by.iter().find(|(k, _)| *k == kind))
-    .copied()
-    .unwrap_or(allowed_by[0]);
+    let specificity = |kind: PolicyKind| match kind {
+        PolicyKind::Service => 0,
+        PolicyKind::Network => 1,
+        PolicyKind::Identity => 2,
+    };
+    let Some(&(kind, statement)) = allowed_by.iter().min_by_key(|(kind, _)| specificity(*kind))
+    else {
+        return Decision {
+            outcome: Outcome::Allow,
+            policy: None,
+            statement: None,
+            reason: "no policy applies: auth type NONE on the network and the service, and \
+                     no identity-based policy"
+                .to_owned(),
+        };
+    };
     Decision {
         outcome: Outcome::Allow,
         policy: Some(kind),
