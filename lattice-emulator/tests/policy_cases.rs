@@ -704,3 +704,61 @@ fn lattice_messages() {
         )
     );
 }
+
+/// "Never a panic": every one-character edit of a rich policy either parses and
+/// evaluates, or is refused with a message.
+#[test]
+fn edited_policies_never_panic() {
+    let policy = document(&format!(
+        r#"{}, {{"Sid": "Vars", "Effect": "Deny", "NotPrincipal": {{"AWS": ["111122223333", "arn:aws:iam::111122223333:role/app"]}},
+        "NotAction": "vpc-lattice-svcs:Connect", "Resource": "{SERVICE}/teams/${{aws:PrincipalTag/team, 'x'}}/?*",
+        "Condition": {{"ForAllValues:StringLikeIfExists": {{"vpc-lattice-svcs:RequestHeader/x-a": ["${{*}}a", "b"]}},
+        "NumericLessThan": {{"vpc-lattice-svcs:Port": 1e3}}, "DateGreaterThan": {{"aws:CurrentTime": "2026-01-01"}},
+        "IpAddress": {{"aws:SourceIp": "10.0.0.0/8"}}, "Null": {{"aws:PrincipalOrgID": false}}}}}}"#,
+        allow_if(r#""ArnLike": {"aws:PrincipalArn": "arn:aws:sts::*:assumed-role/*"}"#)
+    ));
+    let ctx = request();
+    let mut anonymous_ctx = request();
+    anonymous(&mut anonymous_ctx);
+    let (mut parsed, mut refused) = (0, 0);
+    for (at, _) in policy.char_indices() {
+        let next = policy[at..]
+            .chars()
+            .next()
+            .map_or(at, |c| at + c.len_utf8());
+        for replacement in ["", "{", "\"", "*", "$", "}", "0", "é", "[]"] {
+            let edited = format!("{}{replacement}{}", &policy[..at], &policy[next..]);
+            match Policy::parse(&edited) {
+                Ok(policy) => {
+                    parsed += 1;
+                    for ctx in [&ctx, &anonymous_ctx] {
+                        for policies in [
+                            Policies {
+                                network: Some(&policy),
+                                ..Policies::default()
+                            },
+                            Policies {
+                                identity: Some(&policy),
+                                ..Policies::default()
+                            },
+                        ] {
+                            let decision = evaluate(&policies, ctx);
+                            assert!(!decision.reason.is_empty());
+                        }
+                    }
+                }
+                Err(error) => {
+                    refused += 1;
+                    assert!(
+                        !error.message().is_empty() && !error.location().is_empty(),
+                        "{edited}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        parsed > 100 && refused > 100,
+        "{parsed} parsed, {refused} refused"
+    );
+}
