@@ -214,11 +214,27 @@ fn parse_document(document: &Value) -> Result<Policy, PolicyError> {
             ));
         }
     };
-    let statements = statements
+    let statements: Vec<Statement> = statements
         .into_iter()
         .enumerate()
         .map(|(index, value)| parse_statement(index, value, variables))
         .collect::<Result<_, _>>()?;
+    // A decision names its statement by Sid, so a Sid must name one statement.
+    for (later, statement) in statements.iter().enumerate() {
+        let Some(sid) = &statement.sid else { continue };
+        if let Some(first) = statements[..later]
+            .iter()
+            .find(|s| s.sid.as_ref() == Some(sid))
+        {
+            return Err(PolicyError::new(
+                format!("Statement[{later}].Sid"),
+                format!(
+                    "\"{sid}\" is also the Sid of Statement[{}]: Sids must be unique",
+                    first.index
+                ),
+            ));
+        }
+    }
     Ok(Policy {
         statements,
         variables,
@@ -273,22 +289,22 @@ fn parse_statement(index: usize, value: &Value, variables: bool) -> Result<State
         }),
     };
     let action = required_strings(fields, &at, "Action", "NotAction")?;
-    for (i, name) in action.value.iter().enumerate() {
-        if name != "*" && !name.contains(':') {
-            let element = if action.negated {
-                "NotAction"
-            } else {
-                "Action"
-            };
-            return Err(PolicyError::new(
-                format!("{at}.{element}[{i}]"),
-                format!(
-                    "\"{name}\" is not an action: write service:Action, e.g. vpc-lattice-svcs:Invoke"
-                ),
-            ));
-        }
-    }
+    check_each(fields, &at, &action, "Action", |action| {
+        (action == "*" || action.contains(':')).then_some(()).ok_or_else(|| {
+            format!("\"{action}\" is not an action: write service:Action, e.g. vpc-lattice-svcs:Invoke")
+        })
+    })?;
     let resource = required_strings(fields, &at, "Resource", "NotResource")?;
+    check_each(fields, &at, &resource, "Resource", |resource| {
+        (resource == "*" || (resource.starts_with("arn:") && resource.split(':').count() >= 6))
+            .then_some(())
+            .ok_or_else(|| {
+                format!(
+                    "\"{resource}\" is not \"*\" or an ARN, e.g. \
+                     arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0123/*"
+                )
+            })
+    })?;
     let conditions = match fields.get("Condition") {
         None => Vec::new(),
         Some(value) => parse_conditions(&format!("{at}.Condition"), value, variables)?,
@@ -302,6 +318,34 @@ fn parse_statement(index: usize, value: &Value, variables: bool) -> Result<State
         resource,
         conditions,
     })
+}
+
+/// Runs `check` on every value of `element` (or `Not<element>`), locating a refusal
+/// (`Statement[0].Action` for a string, `Statement[0].Action[1]` in a list).
+fn check_each(
+    fields: &Map<String, Value>,
+    at: &str,
+    values: &Negatable<Vec<String>>,
+    element: &str,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<(), PolicyError> {
+    let element = if values.negated {
+        format!("Not{element}")
+    } else {
+        element.to_owned()
+    };
+    let in_list = fields.get(&element).is_some_and(Value::is_array);
+    for (i, value) in values.value.iter().enumerate() {
+        check(value).map_err(|why| {
+            let index = if in_list {
+                format!("[{i}]")
+            } else {
+                String::new()
+            };
+            PolicyError::new(format!("{at}.{element}{index}"), why)
+        })?;
+    }
+    Ok(())
 }
 
 /// At most one of `name`/`not_name`: which one, whether it is the negated one, its value.
