@@ -302,11 +302,11 @@ fn cases() -> Vec<Case> {
         case("several operators all holding", MULTIPLE).service(allow_if(r#""StringEquals": {"vpc-lattice-svcs:RequestMethod": "GET"}, "NumericEquals": {"vpc-lattice-svcs:Port": 443}"#)).allows("service", json!("Cond")),
 
         // --- ARN operators ---
-        case("ArnLike on aws:PrincipalArn", OPERATORS).service(allow_if(r#""ArnLike": {"aws:PrincipalArn": "arn:aws:sts::111122223333:assumed-role/app/*"}"#)).allows("service", json!("Cond")),
+        case("ArnLike on aws:PrincipalArn", OPERATORS).service(allow_if(r#""ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/a*"}"#)).allows("service", json!("Cond")),
         case("ArnEquals on vpc-lattice-svcs:ServiceArn", OPERATORS).service(allow_if(&format!(r#""ArnEquals": {{"vpc-lattice-svcs:ServiceArn": "{SERVICE}"}}"#))).allows("service", json!("Cond")),
         case("ArnNotEquals on vpc-lattice-svcs:ServiceNetworkArn", OPERATORS).service(allow_if(r#""ArnNotEquals": {"vpc-lattice-svcs:ServiceNetworkArn": "arn:aws:vpc-lattice:us-west-2:123456789012:servicenetwork/sn-other"}"#)).allows("service", json!("Cond")),
-        case("ArnNotLike on a matching ARN", OPERATORS).service(allow_if(r#""ArnNotLike": {"aws:PrincipalArn": "arn:aws:sts::*:assumed-role/app/*"}"#)).implicitly_denies("service"),
-        case("ArnLike compares each ARN part: * does not cross a colon", OPERATORS).service(allow_if(r#""ArnLike": {"aws:PrincipalArn": "arn:aws:sts::*"}"#)).implicitly_denies("service"),
+        case("ArnNotLike on a matching ARN", OPERATORS).service(allow_if(r#""ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/app"}"#)).implicitly_denies("service"),
+        case("ArnLike compares each ARN part: * does not cross a colon", OPERATORS).service(allow_if(r#""ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*"}"#)).implicitly_denies("service"),
 
         // --- Numeric operators ---
         case("NumericEquals on the port", OPERATORS).service(allow_if(r#""NumericEquals": {"vpc-lattice-svcs:Port": "443"}"#)).allows("service", json!("Cond")),
@@ -375,7 +375,9 @@ fn cases() -> Vec<Case> {
         case("aws:PrincipalTag of another value", "LATTICE, Principal tags").service(allow_if(r#""StringEquals": {"aws:PrincipalTag/env": "dev"}"#)).implicitly_denies("service"),
         case("aws:PrincipalType of a role session", GLOBAL_KEYS).service(allow_if(r#""StringEquals": {"aws:PrincipalType": "AssumedRole"}"#)).allows("service", json!("Cond")),
         case("aws:PrincipalType of a user", GLOBAL_KEYS).service(allow_if(r#""StringEquals": {"aws:PrincipalType": "User"}"#)).request(as_user).allows("service", json!("Cond")),
-        case("aws:PrincipalArn keeps the session ARN", GLOBAL_KEYS).service(allow_if(&format!(r#""StringEquals": {{"aws:PrincipalArn": "{SESSION}"}}"#))).allows("service", json!("Cond")),
+        case("aws:PrincipalArn of a role session is the role's ARN", "IAM, AWS global condition context keys: aws:PrincipalArn (role)").service(allow_if(r#""StringEquals": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/app"}"#)).allows("service", json!("Cond")),
+        case("aws:PrincipalArn is never the session ARN", "IAM, AWS global condition context keys: aws:PrincipalArn (role)").service(allow_if(&format!(r#""StringEquals": {{"aws:PrincipalArn": "{SESSION}"}}"#))).implicitly_denies("service"),
+        case("aws:PrincipalArn of a user is the user's ARN", GLOBAL_KEYS).service(allow_if(&format!(r#""StringEquals": {{"aws:PrincipalArn": "{USER}"}}"#))).request(as_user).allows("service", json!("Cond")),
         case("an unknown global key is absent", GLOBAL_KEYS).service(allow_if(r#""StringEquals": {"aws:RequestedRegion": "us-west-2"}"#)).implicitly_denies("service"),
 
         // --- Policy variables ---
@@ -721,7 +723,7 @@ fn edited_policies_never_panic() {
         "Condition": {{"ForAllValues:StringLikeIfExists": {{"vpc-lattice-svcs:RequestHeader/x-a": ["${{*}}a", "b"]}},
         "NumericLessThan": {{"vpc-lattice-svcs:Port": 1e3}}, "DateGreaterThan": {{"aws:CurrentTime": "2026-01-01"}},
         "IpAddress": {{"aws:SourceIp": "10.0.0.0/8"}}, "Null": {{"aws:PrincipalOrgID": false}}}}}}"#,
-        allow_if(r#""ArnLike": {"aws:PrincipalArn": "arn:aws:sts::*:assumed-role/*"}"#)
+        allow_if(r#""ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/*"}"#)
     ));
     let ctx = request();
     let mut anonymous_ctx = request();

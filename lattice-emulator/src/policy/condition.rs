@@ -372,7 +372,7 @@ pub(super) fn context_values(ctx: &RequestContext, key: &str) -> Option<Vec<Stri
         "vpc-lattice-svcs:sourcevpcowneraccount" => {
             ctx.source_vpc_owner_account.clone().and_then(one)
         }
-        "aws:principalarn" => one(caller?.principal_arn.clone()),
+        "aws:principalarn" => one(principal_arn(&caller?.principal_arn)),
         "aws:principalaccount" => one(account_of(&caller?.principal_arn)?.to_owned()),
         "aws:principalorgid" => caller?.org_id.clone().and_then(one),
         "aws:principalorgpaths" => Some(caller?.org_paths.clone()),
@@ -404,6 +404,18 @@ fn principal_type(caller: Option<&super::Caller>) -> &'static str {
         "FederatedUser"
     } else {
         "User"
+    }
+}
+
+/// `aws:PrincipalArn`: for a role session, the role's ARN ("Do not specify the assumed
+/// role session ARN as a value for this key", "AWS global condition context keys"). A
+/// session ARN does not carry the role's path, so the role ARN has none either.
+fn principal_arn(arn: &str) -> String {
+    match (role_of_session(arn), arn.split(':').nth(1)) {
+        (Some((account, role)), Some(partition)) => {
+            format!("arn:{partition}:iam::{account}:role/{role}")
+        }
+        _ => arn.to_owned(),
     }
 }
 

@@ -69,6 +69,9 @@
 //!   `aws:PrincipalType` = `Anonymous` (the Lattice page's "authenticated only" example
 //!   tests it) and no other principal key; the identity-based policy does not apply to
 //!   them, since they have no identity.
+//! - **`aws:PrincipalArn`** of a role session is the role's ARN, as IAM documents; the
+//!   session ARN carries no role path, so neither does that ARN. `Principal` still
+//!   matches a role ARN with a path against its sessions, by role name.
 //! - **`aws:PrincipalType`** is `AssumedRole`, `User`, `Account` (root),
 //!   `FederatedUser` or `Anonymous`; **`aws:SecureTransport`** is `true` on the HTTPS
 //!   listener; **`aws:PrincipalIsAWSService`** is `false` for every signed caller.
