@@ -8,13 +8,15 @@ use std::{
     process::ExitCode,
 };
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use lattice_emulator::{
     Config, DEFAULT_ACCESS_KEY_ID, DEFAULT_PRINCIPAL, DEFAULT_SECRET_ACCESS_KEY, Emulator,
     KeyStore, ORDERS_HOST, ORDERS_REGION, SIGNING_NAME, Secret,
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
+
+mod policy_check;
 
 /// BSD `EX_USAGE`: the command line was wrong.
 const EX_USAGE: u8 = 64;
@@ -31,6 +33,9 @@ const EX_SOFTWARE: u8 = 70;
         --config file, 70 if the emulator cannot start. SIGHUP reloads --config."
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Serve the identities, service networks, services, auth policies and targets this
     /// TOML file declares instead of the built-in services; reloaded on SIGHUP.
     #[arg(long, env = "LATTICE_EMULATOR_CONFIG", value_name = "FILE")]
@@ -103,6 +108,14 @@ struct Args {
     principal: String,
 }
 
+/// Without a subcommand, the emulator serves.
+#[derive(Subcommand)]
+enum Command {
+    /// Check auth policies without a server.
+    #[command(subcommand)]
+    Policy(policy_check::PolicyCommand),
+}
+
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
@@ -123,6 +136,9 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Some(Command::Policy(command)) = args.command {
+        return policy_check::run(command);
+    }
     if let Err(problems) = args.check() {
         for problem in problems {
             eprintln!("lattice-emulator: {problem}");

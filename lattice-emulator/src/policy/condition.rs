@@ -9,7 +9,9 @@
 
 use std::net::IpAddr;
 
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use time::{
+    Date, OffsetDateTime, format_description::well_known::Rfc3339, macros::format_description,
+};
 
 use super::{
     RequestContext,
@@ -247,9 +249,10 @@ impl Condition {
         }
         if request_values.is_empty() {
             return match op.set {
+                _ if op.if_exists => true,
                 Some(SetQualifier::ForAllValues) => true,
                 Some(SetQualifier::ForAnyValue) => false,
-                None => op.if_exists || op.negated,
+                None => op.negated,
             };
         }
         // One request value passes if it matches any policy value (OR), or, for a
@@ -369,7 +372,7 @@ pub(super) fn context_values(ctx: &RequestContext, key: &str) -> Option<Vec<Stri
         "vpc-lattice-svcs:sourcevpcowneraccount" => {
             ctx.source_vpc_owner_account.clone().and_then(one)
         }
-        "aws:principalarn" => one(caller?.principal_arn.clone()),
+        "aws:principalarn" => one(principal_arn(&caller?.principal_arn)),
         "aws:principalaccount" => one(account_of(&caller?.principal_arn)?.to_owned()),
         "aws:principalorgid" => caller?.org_id.clone().and_then(one),
         "aws:principalorgpaths" => Some(caller?.org_paths.clone()),
@@ -401,6 +404,18 @@ fn principal_type(caller: Option<&super::Caller>) -> &'static str {
         "FederatedUser"
     } else {
         "User"
+    }
+}
+
+/// `aws:PrincipalArn`: for a role session, the role's ARN ("Do not specify the assumed
+/// role session ARN as a value for this key", "AWS global condition context keys"). A
+/// session ARN does not carry the role's path, so the role ARN has none either.
+fn principal_arn(arn: &str) -> String {
+    match (role_of_session(arn), arn.split(':').nth(1)) {
+        (Some((account, role)), Some(partition)) => {
+            format!("arn:{partition}:iam::{account}:role/{role}")
+        }
+        _ => arn.to_owned(),
     }
 }
 
@@ -463,16 +478,18 @@ pub(super) fn check_variables(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// ISO 8601 / RFC 3339 (`2026-01-01T00:00:00Z`), or epoch seconds: nanoseconds since
-/// the epoch.
+/// ISO 8601 as RFC 3339 (`2026-01-01T00:00:00Z`) or a date (`2026-01-01`, midnight
+/// UTC), or epoch seconds: nanoseconds since the epoch.
 fn parse_date(text: &str) -> Option<i128> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<i64>() {
         return Some(i128::from(seconds) * 1_000_000_000);
     }
-    OffsetDateTime::parse(text, &Rfc3339)
-        .ok()
-        .map(OffsetDateTime::unix_timestamp_nanos)
+    if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(time.unix_timestamp_nanos());
+    }
+    let date = Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp_nanos())
 }
 
 /// `203.0.113.0/24`, `2001:db8::/32`, or one address.
@@ -538,6 +555,7 @@ mod tests {
     fn dates() {
         assert_eq!(parse_date("1"), Some(1_000_000_000));
         assert_eq!(parse_date("1970-01-01T00:00:01Z"), Some(1_000_000_000));
+        assert_eq!(parse_date("1970-01-02"), Some(86_400_000_000_000));
         assert!(parse_date("tomorrow").is_none());
     }
 }

@@ -102,6 +102,16 @@ impl Policy {
         parse_document(&document)
     }
 
+    /// The policy of an `AWS_IAM` level with no auth policy attached: it allows nothing
+    /// ("If you do not add an auth policy, all traffic will get an access denied error",
+    /// "Control access to VPC Lattice services using auth policies").
+    pub fn empty() -> Policy {
+        Policy {
+            statements: Vec::new(),
+            variables: false,
+        }
+    }
+
     /// Reads and parses the policy in `path`; errors name the file.
     pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
         let file = path.display().to_string();
@@ -118,6 +128,10 @@ impl Policy {
     /// specify a principal in a resource-based policy", and no statement of an
     /// identity-based policy does, since "you can't specify the principal in an
     /// identity-based policy" ("How Amazon VPC Lattice works with IAM").
+    ///
+    /// [`evaluate`](super::evaluate) never applies an auth-policy statement without a
+    /// principal, so a policy that fails this check denies rather than over-allows; call
+    /// it when loading a policy to refuse it with the reason instead.
     pub fn check_kind(&self, kind: PolicyKind) -> Result<(), PolicyError> {
         for statement in &self.statements {
             let at = format!("Statement[{}]", statement.index);
@@ -200,11 +214,27 @@ fn parse_document(document: &Value) -> Result<Policy, PolicyError> {
             ));
         }
     };
-    let statements = statements
+    let statements: Vec<Statement> = statements
         .into_iter()
         .enumerate()
         .map(|(index, value)| parse_statement(index, value, variables))
         .collect::<Result<_, _>>()?;
+    // A decision names its statement by Sid, so a Sid must name one statement.
+    for (later, statement) in statements.iter().enumerate() {
+        let Some(sid) = &statement.sid else { continue };
+        if let Some(first) = statements[..later]
+            .iter()
+            .find(|s| s.sid.as_ref() == Some(sid))
+        {
+            return Err(PolicyError::new(
+                format!("Statement[{later}].Sid"),
+                format!(
+                    "\"{sid}\" is also the Sid of Statement[{}]: Sids must be unique",
+                    first.index
+                ),
+            ));
+        }
+    }
     Ok(Policy {
         statements,
         variables,
@@ -251,7 +281,7 @@ fn parse_statement(index: usize, value: &Value, variables: bool) -> Result<State
             ));
         }
     };
-    let principal = match pair(fields, &at, "Principal", "NotPrincipal", false)? {
+    let principal = match pair(fields, &at, "Principal", "NotPrincipal")? {
         None => None,
         Some((name, negated, value)) => Some(Negatable {
             negated,
@@ -259,22 +289,22 @@ fn parse_statement(index: usize, value: &Value, variables: bool) -> Result<State
         }),
     };
     let action = required_strings(fields, &at, "Action", "NotAction")?;
-    for (i, name) in action.value.iter().enumerate() {
-        if name != "*" && !name.contains(':') {
-            let element = if action.negated {
-                "NotAction"
-            } else {
-                "Action"
-            };
-            return Err(PolicyError::new(
-                format!("{at}.{element}[{i}]"),
-                format!(
-                    "\"{name}\" is not an action: write service:Action, e.g. vpc-lattice-svcs:Invoke"
-                ),
-            ));
-        }
-    }
+    check_each(fields, &at, &action, "Action", |action| {
+        (action == "*" || action.contains(':')).then_some(()).ok_or_else(|| {
+            format!("\"{action}\" is not an action: write service:Action, e.g. vpc-lattice-svcs:Invoke")
+        })
+    })?;
     let resource = required_strings(fields, &at, "Resource", "NotResource")?;
+    check_each(fields, &at, &resource, "Resource", |resource| {
+        (resource == "*" || (resource.starts_with("arn:") && resource.split(':').count() >= 6))
+            .then_some(())
+            .ok_or_else(|| {
+                format!(
+                    "\"{resource}\" is not \"*\" or an ARN, e.g. \
+                     arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0123/*"
+                )
+            })
+    })?;
     let conditions = match fields.get("Condition") {
         None => Vec::new(),
         Some(value) => parse_conditions(&format!("{at}.Condition"), value, variables)?,
@@ -290,13 +320,40 @@ fn parse_statement(index: usize, value: &Value, variables: bool) -> Result<State
     })
 }
 
-/// Exactly one of `name`/`not_name` (or neither, when `!required`).
+/// Runs `check` on every value of `element` (or `Not<element>`), locating a refusal
+/// (`Statement[0].Action` for a string, `Statement[0].Action[1]` in a list).
+fn check_each(
+    fields: &Map<String, Value>,
+    at: &str,
+    values: &Negatable<Vec<String>>,
+    element: &str,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<(), PolicyError> {
+    let element = if values.negated {
+        format!("Not{element}")
+    } else {
+        element.to_owned()
+    };
+    let in_list = fields.get(&element).is_some_and(Value::is_array);
+    for (i, value) in values.value.iter().enumerate() {
+        check(value).map_err(|why| {
+            let index = if in_list {
+                format!("[{i}]")
+            } else {
+                String::new()
+            };
+            PolicyError::new(format!("{at}.{element}{index}"), why)
+        })?;
+    }
+    Ok(())
+}
+
+/// At most one of `name`/`not_name`: which one, whether it is the negated one, its value.
 fn pair<'a>(
     fields: &'a Map<String, Value>,
     at: &str,
     name: &'static str,
     not_name: &'static str,
-    required: bool,
 ) -> Result<Option<(&'static str, bool, &'a Value)>, PolicyError> {
     match (fields.get(name), fields.get(not_name)) {
         (Some(_), Some(_)) => Err(PolicyError::new(
@@ -305,22 +362,19 @@ fn pair<'a>(
         )),
         (Some(value), None) => Ok(Some((name, false, value))),
         (None, Some(value)) => Ok(Some((not_name, true, value))),
-        (None, None) if required => {
-            Err(PolicyError::new(at, format!("needs {name} or {not_name}")))
-        }
         (None, None) => Ok(None),
     }
 }
 
+/// Exactly one of `name`/`not_name`, holding strings.
 fn required_strings(
     fields: &Map<String, Value>,
     at: &str,
     name: &'static str,
     not_name: &'static str,
 ) -> Result<Negatable<Vec<String>>, PolicyError> {
-    let Some((element, negated, value)) = pair(fields, at, name, not_name, true)? else {
-        unreachable!("pair() refuses a missing required element");
-    };
+    let (element, negated, value) = pair(fields, at, name, not_name)?
+        .ok_or_else(|| PolicyError::new(at, format!("needs {name} or {not_name}")))?;
     let value = strings(&format!("{at}.{element}"), value)?;
     Ok(Negatable { negated, value })
 }
@@ -452,12 +506,20 @@ fn check_key_spelling(at: &str, key: &str) -> Result<(), PolicyError> {
                 format!("{known}<name> needs a name after the slash")
             },
         )),
+        Some(known) if suffix == Some("") => Err(PolicyError::new(
+            at,
+            format!("{known}<name> needs a name after the slash"),
+        )),
         Some(known) if known.trim_end_matches('/') != name => Err(PolicyError::new(
             at,
             format!(
-                "write the key as {known}{}: the Lattice auth-policy page says its \
-                 condition keys are case-sensitive",
-                suffix.unwrap_or_default()
+                "write the key as {}{}: IAM reads key names case-insensitively but the \
+                 Lattice auth-policy page says its condition keys are case-sensitive, so \
+                 only the documented spelling means the same to both",
+                known.trim_end_matches('/'),
+                suffix
+                    .map(|suffix| format!("/{suffix}"))
+                    .unwrap_or_default()
             ),
         )),
         None if name.to_ascii_lowercase().starts_with("vpc-lattice-svcs:") => {

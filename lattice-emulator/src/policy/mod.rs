@@ -69,6 +69,9 @@
 //!   `aws:PrincipalType` = `Anonymous` (the Lattice page's "authenticated only" example
 //!   tests it) and no other principal key; the identity-based policy does not apply to
 //!   them, since they have no identity.
+//! - **`aws:PrincipalArn`** of a role session is the role's ARN, as IAM documents; the
+//!   session ARN carries no role path, so neither does that ARN. `Principal` still
+//!   matches a role ARN with a path against its sessions, by role name.
 //! - **`aws:PrincipalType`** is `AssumedRole`, `User`, `Account` (root),
 //!   `FederatedUser` or `Anonymous`; **`aws:SecureTransport`** is `true` on the HTTPS
 //!   listener; **`aws:PrincipalIsAWSService`** is `false` for every signed caller.
@@ -215,19 +218,9 @@ pub fn evaluate(policies: &Policies<'_>, ctx: &RequestContext) -> Decision {
     .filter_map(|(kind, policy)| Some((kind, policy?)))
     .collect();
 
-    if applicable.is_empty() {
-        return Decision {
-            outcome: Outcome::Allow,
-            policy: None,
-            statement: None,
-            reason: "no policy applies: auth type NONE on the network and the service, and \
-                     no identity-based policy"
-                .to_owned(),
-        };
-    }
     // "An explicit deny in any of these policies overrides an allow."
     for &(kind, policy) in &applicable {
-        if let Some(statement) = policy.first_match(Effect::Deny, &resource, ctx) {
+        if let Some(statement) = policy.first_match(kind, Effect::Deny, &resource, ctx) {
             return Decision {
                 outcome: Outcome::ExplicitDeny,
                 policy: Some(kind),
@@ -242,7 +235,7 @@ pub fn evaluate(policies: &Policies<'_>, ctx: &RequestContext) -> Decision {
     }
     let mut allowed_by = Vec::new();
     for &(kind, policy) in &applicable {
-        match policy.first_match(Effect::Allow, &resource, ctx) {
+        match policy.first_match(kind, Effect::Allow, &resource, ctx) {
             Some(statement) => allowed_by.push((kind, statement)),
             None => {
                 return Decision {
@@ -263,15 +256,22 @@ pub fn evaluate(policies: &Policies<'_>, ctx: &RequestContext) -> Decision {
         .collect::<Vec<_>>()
         .join(", ");
     // The most specific policy decided: service, then network, then identity.
-    let (kind, statement) = [
-        PolicyKind::Service,
-        PolicyKind::Network,
-        PolicyKind::Identity,
-    ]
-    .into_iter()
-    .find_map(|kind| allowed_by.iter().find(|(k, _)| *k == kind))
-    .copied()
-    .unwrap_or(allowed_by[0]);
+    let specificity = |kind: PolicyKind| match kind {
+        PolicyKind::Service => 0,
+        PolicyKind::Network => 1,
+        PolicyKind::Identity => 2,
+    };
+    let Some(&(kind, statement)) = allowed_by.iter().min_by_key(|(kind, _)| specificity(*kind))
+    else {
+        return Decision {
+            outcome: Outcome::Allow,
+            policy: None,
+            statement: None,
+            reason: "no policy applies: auth type NONE on the network and the service, and \
+                     no identity-based policy"
+                .to_owned(),
+        };
+    };
     Decision {
         outcome: Outcome::Allow,
         policy: Some(kind),
@@ -292,12 +292,13 @@ impl Policy {
     /// The first statement with `effect` that applies to the request.
     fn first_match(
         &self,
+        kind: PolicyKind,
         effect: Effect,
         resource: &str,
         ctx: &RequestContext,
     ) -> Option<&Statement> {
         self.statements.iter().find(|statement| {
-            statement.effect == effect && statement.applies(resource, ctx, self.variables)
+            statement.effect == effect && statement.applies(kind, resource, ctx, self.variables)
         })
     }
 }
@@ -306,11 +307,17 @@ impl Policy {
 
 impl Statement {
     /// Whether principal, action, resource and every condition match.
-    fn applies(&self, resource: &str, ctx: &RequestContext, variables: bool) -> bool {
+    fn applies(
+        &self,
+        kind: PolicyKind,
+        resource: &str,
+        ctx: &RequestContext,
+        variables: bool,
+    ) -> bool {
         let caller = ctx.caller.as_ref();
         let principal = match &self.principal {
             // Identity-based policies name no principal: they apply to their identity.
-            None => true,
+            None => kind == PolicyKind::Identity,
             Some(principals) => {
                 principals.value.iter().any(|p| p.matches(caller)) != principals.negated
             }
@@ -366,10 +373,12 @@ impl PolicyKind {
         }
     }
 
-    /// The words Lattice's 403 message uses for this level.
+    /// The words Lattice's 403 message uses for this level: "network-based" and
+    /// "service-based" as seen in real Lattice responses (e.g. "because no
+    /// network-based policy allows the vpc-lattice-svcs:Invoke action").
     fn lattice_words(self) -> &'static str {
         match self {
-            Self::Network => "service network",
+            Self::Network => "network-based",
             Self::Service => "service-based",
             Self::Identity => "identity-based",
         }
@@ -398,10 +407,16 @@ impl Decision {
         self.outcome == Outcome::Allow
     }
 
-    /// Lattice's 403 message: "User: <principal|anonymous> is not authorized to perform:
-    /// vpc-lattice-svcs:Invoke on resource: <arn> because no <service-based|service
-    /// network|identity-based> policy allows the vpc-lattice-svcs:Invoke action", or
-    /// "... with an explicit deny in a <..> policy".
+    /// Lattice's 403 message for a deny:
+    ///
+    /// ```text
+    /// User: <principal|anonymous> is not authorized to perform: vpc-lattice-svcs:Invoke
+    /// on resource: <arn> because no <network-based|service-based|identity-based> policy
+    /// allows the vpc-lattice-svcs:Invoke action
+    /// ```
+    ///
+    /// or `... on resource: <arn> with an explicit deny in a <..> policy` (one line
+    /// each). `<arn>` is [`RequestContext::resource_arn`].
     pub fn lattice_message(&self, ctx: &RequestContext) -> String {
         let who = principal_name(ctx);
         let resource = ctx.resource_arn();
