@@ -30,6 +30,10 @@
 //! # }
 //! ```
 //!
+//! A [`Config`] (the binary's `--config` file) replaces the built-in services with a
+//! team's own: identities, service networks and services under their auth policies
+//! ([`policy`]), with the team's app as a streamed forwarding target.
+//!
 //! The [`verifier`] is written from the AWS specification and shares no code with any
 //! signer, so a signer's bug cannot hide behind the same bug in the checker; it is proven
 //! on the official AWS SigV4/SigV4A test vectors (`tests/suite_vectors.rs`).
