@@ -459,3 +459,107 @@ fn is_network_arn(arn: &str) -> bool {
             .strip_prefix("servicenetwork/sn-")
             .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_come_from_assumed_role_arns() {
+        let arn = "arn:aws:sts::111122223333:assumed-role/app/s1";
+        assert_eq!(session_name(arn).as_deref(), Some("s1"));
+        assert_eq!(session_name("arn:aws:iam::111122223333:user/ci"), None);
+        assert_eq!(session_name("arn:aws:sts::1:assumed-role/app"), None);
+    }
+
+    #[test]
+    fn network_arns_are_checked() {
+        assert!(is_network_arn(
+            "arn:aws:vpc-lattice:us-west-2:111122223333:servicenetwork/sn-0123"
+        ));
+        for bad in [
+            "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0123",
+            "arn:aws:vpc-lattice:us-west-2:1111:servicenetwork/sn-0123",
+            "arn:aws:vpc-lattice::111122223333:servicenetwork/sn-0123",
+            "arn:aws:vpc-lattice:us-west-2:111122223333:servicenetwork/sn-",
+            "sn-0123",
+        ] {
+            assert!(!is_network_arn(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            [[identity]]
+            access_key_id = "AKID"
+            secret_access_key = "s"
+            principal_arn = "app"
+
+            [[identity]]
+            access_key_id = "AKID"
+            secret_access_key = "s"
+            principal_arn = "arn:aws:iam::111122223333:user/a"
+
+            [[service_network]]
+            name = "prod"
+            arn = "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0"
+            auth_type = "NONE"
+
+            [[service]]
+            name = "a"
+            host = "a.example.com:443"
+            arn = "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0a"
+            auth_type = "NONE"
+            auth_policy = "a.json"
+
+            [[service]]
+            name = "b"
+            host = "b.example.com"
+            arn = "arn:aws:vpc-lattice:us-west-2:111122223333:servicenetwork/sn-0"
+            auth_type = "NONE"
+        "#;
+        let error = Config::parse(text, Path::new(".")).unwrap_err();
+        let problems = error.problems();
+        let expected = [
+            "identity \"AKID\": principal_arn \"app\" is not an ARN",
+            "identity \"AKID\": access_key_id declared twice",
+            "service_network \"prod\": arn",
+            "service \"a\": auth_policy a.json needs auth_type = \"AWS_IAM\"",
+            "service \"a\": \"a.example.com:443\" is not a host name",
+            "service \"b\": arn \"arn:aws:vpc-lattice:us-west-2:111122223333:servicenetwork/sn-0\" \
+             is not a service ARN",
+        ];
+        assert_eq!(problems.len(), expected.len(), "{error}");
+        for (problem, start) in problems.iter().zip(expected) {
+            assert!(problem.starts_with(start), "{problem:?} vs {start:?}");
+        }
+        // Secrets never appear in the error.
+        assert!(!error.to_string().contains("\"s\""), "{error}");
+    }
+
+    #[test]
+    fn hosts_are_lower_case_and_custom_domains_share_the_service() {
+        let text = r#"
+            [[service]]
+            name = "orders"
+            host = "Orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws"
+            custom_domain = "orders.example.com."
+            arn = "arn:aws:vpc-lattice:eu-west-1:111122223333:service/svc-0123456789abcdef0"
+            auth_type = "AWS_IAM"
+        "#;
+        let config = Config::parse(text, Path::new(".")).unwrap();
+        let services = config.services();
+        let hosts: Vec<&str> = services.iter().map(Service::host).collect();
+        assert_eq!(
+            hosts,
+            [
+                "orders-0123456789abcdef0.7d67968.vpc-lattice-svcs.us-west-2.on.aws",
+                "orders.example.com"
+            ]
+        );
+        assert!(services.iter().all(|s| s.arn() == services[0].arn()));
+        assert_eq!(services[0].region(), "eu-west-1");
+        assert!(config.access_key_ids().is_empty());
+    }
+}
