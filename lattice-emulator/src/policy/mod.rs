@@ -75,10 +75,20 @@
 //! - **`aws:PrincipalType`** is `AssumedRole`, `User`, `Account` (root),
 //!   `FederatedUser` or `Anonymous`; **`aws:SecureTransport`** is `true` on the HTTPS
 //!   listener; **`aws:PrincipalIsAWSService`** is `false` for every signed caller.
-//! - **A policy variable with no value** and no default makes its condition false and
-//!   its `Resource` pattern match nothing.
-//! - **`Resource`** patterns, like `ArnLike`, match each of the ARN's six
-//!   colon-separated parts on its own; `*` and `?` work within the request path part.
+//! - **A policy variable with no value** and no default is null, as IAM documents
+//!   ("Policy variables with no value"): that policy value matches nothing, so
+//!   `StringEquals`/`StringLike` do not match it and `StringNotEquals`/`StringNotLike`
+//!   do; a `Resource` pattern holding it matches nothing. Variables work in string and
+//!   ARN operators and `Resource` only; elsewhere `${` is text (and so not a number).
+//!   `${*}`, `${?}` and every character of a substituted value are literal, never
+//!   wildcards.
+//! - **`Resource`** patterns match each colon-separated part of the ARN on its own,
+//!   except that a part ending in `*` may run on across colons, as the IAM `Resource`
+//!   page says ("it can expand to match beyond the colon boundaries"):
+//!   `arn:aws:vpc-lattice:*` covers every Lattice service. `ArnLike`/`ArnEquals` keep
+//!   the strict six-part rule their own page states ("each of the six colon-delimited
+//!   components of the ARN is checked separately"). A wildcard in the service part is
+//!   refused ("you can't use a wildcard in the service segment").
 //! - **An allow** reports the most specific policy that allowed (service, then network,
 //!   then identity); an explicit deny reports the first deny found, network first.
 
@@ -329,12 +339,13 @@ impl Statement {
             .any(|pattern| matching::wildcard_match(pattern, INVOKE_ACTION, true))
             != self.action.negated;
         let resource = self.resource.value.iter().any(|pattern| {
+            // A variable with no value: "there is no equal or like value".
             let pattern = if variables {
                 condition::substitute(pattern, ctx)
             } else {
-                Some(pattern.clone())
+                Some(matching::glob(pattern))
             };
-            pattern.is_some_and(|pattern| matching::arn_match(&pattern, resource))
+            pattern.is_some_and(|pattern| matching::resource_match(&pattern, resource))
         }) != self.resource.negated;
         principal
             && action
