@@ -39,6 +39,7 @@ const MULTIPLE: &str = "IAM, Condition: Creating a condition with multiple keys 
 const LATTICE_KEYS: &str = "LATTICE, Condition keys that can be used in auth policies";
 const GLOBAL_KEYS: &str = "IAM, AWS global condition context keys";
 const VARIABLES: &str = "IAM, IAM policy elements: Variables and tags";
+const NOT_PRINCIPAL: &str = "IAM, NotPrincipal: Key points (\"you must also specify the account ARN of the principal that isn't denied\"; AWS validates the account, then the role, then the assumed-role user)";
 const RESOURCE_WILDCARDS: &str = "IAM, Resource: Using wildcards in resource ARNs (\"If the * wildcard is the last character of a resource ARN segment, it can expand to match beyond the colon boundaries\")";
 const NO_VALUE: &str = "IAM, Variables and tags: Policy variables with no value (\"There is no equal or like value\"; \"Inverted condition operators like StringNotEquals or StringNotLike do match against a null value\")";
 const SPECIAL: &str = "IAM, Variables and tags: special characters (${*} is a literal *)";
@@ -237,7 +238,12 @@ fn cases() -> Vec<Case> {
         case("a user ARN matches that user", PRINCIPAL).service(allow_principal(r#"{"AWS": "arn:aws:iam::111122223333:user/alice"}"#)).request(as_user).allows("service", json!("P")),
         case("a user ARN does not match a role session", PRINCIPAL).service(allow_principal(r#"{"AWS": "arn:aws:iam::111122223333:user/alice"}"#)).implicitly_denies("service"),
         case("a list of principals: any one matches", PRINCIPAL).service(allow_principal(r#"{"AWS": ["444455556666", "arn:aws:iam::111122223333:role/app"]}"#)).allows("service", json!("P")),
-        case("NotPrincipal: a deny skips the listed role", "IAM, NotPrincipal").service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": "arn:aws:iam::111122223333:role/app"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).allows("service", json!("All")),
+        case("NotPrincipal: a deny skips the listed role and its account", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": ["arn:aws:iam::111122223333:role/app", "111122223333"]}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).allows("service", json!("All")),
+        case("NotPrincipal: the session ARN and the account root also exempt the session", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": ["{SESSION}", "arn:aws:iam::111122223333:root"]}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).allows("service", json!("All")),
+        case("NotPrincipal: naming the role without its account still denies the role", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": "arn:aws:iam::111122223333:role/app"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).denies("service", json!("OnlyApp")),
+        case("NotPrincipal: naming only the account does not exempt its roles", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyRoot", "Effect": "Deny", "NotPrincipal": {{"AWS": "111122223333"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).denies("service", json!("OnlyRoot")),
+        case("NotPrincipal: the account root is exempt when its account is named", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyRoot", "Effect": "Deny", "NotPrincipal": {{"AWS": "arn:aws:iam::111122223333:root"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).request(|r| { if let Some(c) = r.caller.as_mut() { c.principal_arn = "arn:aws:iam::111122223333:root".into(); } }).allows("service", json!("All")),
+        case("NotPrincipal: a user and its account exempt the user", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyAlice", "Effect": "Deny", "NotPrincipal": {{"AWS": ["{USER}", "111122223333"]}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).request(as_user).allows("service", json!("All")),
         case("NotPrincipal: a deny hits everyone else", "IAM, NotPrincipal").service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": "arn:aws:iam::111122223333:role/app"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).request(as_user).denies("service", json!("OnlyApp")),
 
         // --- Anonymous callers ---
@@ -575,6 +581,9 @@ const BAD_POLICIES: &[(&str, &str, &str)] = &[
     ("a policy variable where variables do not work (Numeric)",
      r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"vpc-lattice-svcs:Port": "${aws:PrincipalTag/port}"}}}]}"#,
      r#"Statement[0].Condition.NumericLessThan.vpc-lattice-svcs:Port: "${aws:PrincipalTag/port}" is not a number"#),
+    ("NotPrincipal with Allow",
+     r#"{"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": "111122223333"}, "Action": "*", "Resource": "*"}]}"#,
+     r#"Statement[0].NotPrincipal: NotPrincipal works only with "Effect": "Deny"; to allow all but some principals, use Principal with a Condition on aws:PrincipalArn"#),
     ("an unclosed policy variable",
      r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*", "Condition": {"StringEquals": {"vpc-lattice-svcs:RequestPath": "/${aws:username"}}}]}"#,
      r#"Statement[0].Condition.StringEquals.vpc-lattice-svcs:RequestPath: "/${aws:username": a policy variable is not closed with }"#),

@@ -288,6 +288,15 @@ fn parse_statement(index: usize, value: &Value, variables: bool) -> Result<State
             value: parse_principal(&format!("{at}.{name}"), value)?,
         }),
     };
+    if principal.as_ref().is_some_and(|p| p.negated) && effect == Effect::Allow {
+        // "NotPrincipal must be used with "Effect":"Deny". Using it with "Effect":"Allow"
+        // is not supported." ("AWS JSON policy elements: NotPrincipal")
+        return Err(PolicyError::new(
+            format!("{at}.NotPrincipal"),
+            "NotPrincipal works only with \"Effect\": \"Deny\"; to allow all but some \
+             principals, use Principal with a Condition on aws:PrincipalArn",
+        ));
+    }
     let action = required_strings(fields, &at, "Action", "NotAction")?;
     check_each(fields, &at, &action, "Action", |action| {
         (action == "*" || action.contains(':')).then_some(()).ok_or_else(|| {

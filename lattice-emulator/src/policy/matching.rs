@@ -68,6 +68,34 @@ impl Principal {
     }
 }
 
+/// Whether a `NotPrincipal` list names `caller`, exempting it from its Deny. For
+/// `NotPrincipal`, AWS "might validate the account first, then the role, and then the
+/// assumed-role user", so "you must also specify the account ARN of the principal that
+/// isn't denied. Otherwise, the policy might deny access to the entire account" ("AWS
+/// JSON policy elements: NotPrincipal"). So the list must name the caller's account and,
+/// unless the caller is that account's root, the caller itself (its user ARN; for a role
+/// session, the role's ARN or the session's). `"*"` names everyone.
+pub(super) fn not_principal_names(list: &[Principal], caller: Option<&Caller>) -> bool {
+    if list.contains(&Principal::Everyone) {
+        return true;
+    }
+    let Some(caller) = caller else {
+        return false;
+    };
+    let arn = caller.principal_arn.as_str();
+    let Some(account) = account_of(arn) else {
+        return false;
+    };
+    let account_named = list
+        .iter()
+        .any(|p| matches!(p, Principal::Account(named) if named == account));
+    let is_root = arn.ends_with(":root") && arn.contains(":iam::");
+    let caller_named = list
+        .iter()
+        .any(|p| matches!(p, Principal::Arn(_)) && p.matches(Some(caller)));
+    account_named && (is_root || caller_named)
+}
+
 /// Whether `role_arn` (`arn:aws:iam::<acct>:role/<path/><name>`) is the role of a session
 /// identified by `(account, role name)`: sessions do not carry the role's path.
 fn role_matches(role_arn: &str, (account, name): (&str, &str)) -> bool {

@@ -69,6 +69,13 @@
 //!   `aws:PrincipalType` = `Anonymous` (the Lattice page's "authenticated only" example
 //!   tests it) and no other principal key; the identity-based policy does not apply to
 //!   them, since they have no identity.
+//! - **`NotPrincipal`** is refused with `Allow` ("Using it with \"Effect\":\"Allow\" is
+//!   not supported"). With `Deny` it exempts a caller only when it names the caller's
+//!   account and, unless the caller is the account root, the caller too (user ARN; role
+//!   or session ARN for a session): IAM says AWS may check "the account first, then the
+//!   role, and then the assumed-role user" and that "you must also specify the account
+//!   ARN" ("AWS JSON policy elements: NotPrincipal"). The page hedges ("might"), so
+//!   this is the reading that never predicts an allow a real deny would refuse.
 //! - **`aws:PrincipalArn`** of a role session is the role's ARN, as IAM documents; the
 //!   session ARN carries no role path, so neither does that ARN. `Principal` still
 //!   matches a role ARN with a path against its sessions, by role name.
@@ -328,9 +335,10 @@ impl Statement {
         let principal = match &self.principal {
             // Identity-based policies name no principal: they apply to their identity.
             None => kind == PolicyKind::Identity,
-            Some(principals) => {
-                principals.value.iter().any(|p| p.matches(caller)) != principals.negated
+            Some(principals) if principals.negated => {
+                !matching::not_principal_names(&principals.value, caller)
             }
+            Some(principals) => principals.value.iter().any(|p| p.matches(caller)),
         };
         let action = self
             .action
