@@ -39,6 +39,10 @@ const MULTIPLE: &str = "IAM, Condition: Creating a condition with multiple keys 
 const LATTICE_KEYS: &str = "LATTICE, Condition keys that can be used in auth policies";
 const GLOBAL_KEYS: &str = "IAM, AWS global condition context keys";
 const VARIABLES: &str = "IAM, IAM policy elements: Variables and tags";
+const NOT_PRINCIPAL: &str = "IAM, NotPrincipal: Key points (\"you must also specify the account ARN of the principal that isn't denied\"; AWS validates the account, then the role, then the assumed-role user)";
+const RESOURCE_WILDCARDS: &str = "IAM, Resource: Using wildcards in resource ARNs (\"If the * wildcard is the last character of a resource ARN segment, it can expand to match beyond the colon boundaries\")";
+const NO_VALUE: &str = "IAM, Variables and tags: Policy variables with no value (\"There is no equal or like value\"; \"Inverted condition operators like StringNotEquals or StringNotLike do match against a null value\")";
+const SPECIAL: &str = "IAM, Variables and tags: special characters (${*} is a literal *)";
 
 /// One case: policies (statement lists, or whole documents), a change to the default
 /// request, and the expected decision.
@@ -234,7 +238,12 @@ fn cases() -> Vec<Case> {
         case("a user ARN matches that user", PRINCIPAL).service(allow_principal(r#"{"AWS": "arn:aws:iam::111122223333:user/alice"}"#)).request(as_user).allows("service", json!("P")),
         case("a user ARN does not match a role session", PRINCIPAL).service(allow_principal(r#"{"AWS": "arn:aws:iam::111122223333:user/alice"}"#)).implicitly_denies("service"),
         case("a list of principals: any one matches", PRINCIPAL).service(allow_principal(r#"{"AWS": ["444455556666", "arn:aws:iam::111122223333:role/app"]}"#)).allows("service", json!("P")),
-        case("NotPrincipal: a deny skips the listed role", "IAM, NotPrincipal").service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": "arn:aws:iam::111122223333:role/app"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).allows("service", json!("All")),
+        case("NotPrincipal: a deny skips the listed role and its account", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": ["arn:aws:iam::111122223333:role/app", "111122223333"]}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).allows("service", json!("All")),
+        case("NotPrincipal: the session ARN and the account root also exempt the session", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": ["{SESSION}", "arn:aws:iam::111122223333:root"]}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).allows("service", json!("All")),
+        case("NotPrincipal: naming the role without its account still denies the role", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": "arn:aws:iam::111122223333:role/app"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).denies("service", json!("OnlyApp")),
+        case("NotPrincipal: naming only the account does not exempt its roles", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyRoot", "Effect": "Deny", "NotPrincipal": {{"AWS": "111122223333"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).denies("service", json!("OnlyRoot")),
+        case("NotPrincipal: the account root is exempt when its account is named", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyRoot", "Effect": "Deny", "NotPrincipal": {{"AWS": "arn:aws:iam::111122223333:root"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).request(|r| { if let Some(c) = r.caller.as_mut() { c.principal_arn = "arn:aws:iam::111122223333:root".into(); } }).allows("service", json!("All")),
+        case("NotPrincipal: a user and its account exempt the user", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyAlice", "Effect": "Deny", "NotPrincipal": {{"AWS": ["{USER}", "111122223333"]}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).request(as_user).allows("service", json!("All")),
         case("NotPrincipal: a deny hits everyone else", "IAM, NotPrincipal").service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": "arn:aws:iam::111122223333:role/app"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).request(as_user).denies("service", json!("OnlyApp")),
 
         // --- Anonymous callers ---
@@ -266,6 +275,11 @@ fn cases() -> Vec<Case> {
         case("another service ID does not match", RESOURCE).service(allow_resource(r#""Resource": "arn:aws:vpc-lattice:us-west-2:123456789012:service/svc-9999/*""#)).implicitly_denies("service"),
         case("resource paths are case-sensitive", RESOURCE).service(allow_resource(&format!(r#""Resource": "{SERVICE}/Orders/*""#))).implicitly_denies("service"),
         case("NotResource of another path covers this one", RESOURCE).service(allow_resource(&format!(r#""NotResource": "{SERVICE}/admin*""#))).allows("service", json!("R")),
+        case("a * ending a segment spans the colons after it", RESOURCE_WILDCARDS).service(allow_resource(r#""Resource": "arn:aws:vpc-lattice:*""#)).allows("service", json!("R")),
+        case("a region then a trailing * covers that region's services", RESOURCE_WILDCARDS).service(allow_resource(r#""Resource": "arn:aws:vpc-lattice:us-west-2:*""#)).allows("service", json!("R")),
+        case("another region then a trailing * does not", RESOURCE_WILDCARDS).service(allow_resource(r#""Resource": "arn:aws:vpc-lattice:us-east-1:*""#)).implicitly_denies("service"),
+        case("a * inside a segment, not at its end, stays within it", RESOURCE_WILDCARDS).service(allow_resource(r#""Resource": "arn:aws:vpc-lattice:*2:service/svc-0123/*""#)).implicitly_denies("service"),
+        case("a Deny on arn:aws:vpc-lattice:* denies", RESOURCE_WILDCARDS).service(format!(r#"{}, {{"Sid": "Lockdown", "Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "arn:aws:vpc-lattice:*"}}"#, allow_all())).denies("service", json!("Lockdown")),
         case("NotResource of this path excludes it", RESOURCE).service(allow_resource(&format!(r#""NotResource": ["{SERVICE}/admin*", "{SERVICE}/orders/*"]"#))).implicitly_denies("service"),
 
         // --- Evaluation across policies ---
@@ -385,7 +399,15 @@ fn cases() -> Vec<Case> {
         case("a variable in Resource for another team", VARIABLES).service(allow_resource(&format!(r#""Resource": "{SERVICE}/teams/${{aws:PrincipalTag/team}}/*""#))).request(|r| r.path = "/teams/ops/x".into()).implicitly_denies("service"),
         case("a variable in a condition value", VARIABLES).service(allow_if(r#""StringEquals": {"vpc-lattice-svcs:RequestHeader/x-team": "${aws:PrincipalTag/team}"}"#)).allows("service", json!("Cond")),
         case("${aws:username} for an IAM user", VARIABLES).service(allow_if(r#""StringLike": {"vpc-lattice-svcs:RequestPath": "/home/${aws:username}/*"}"#)).request(|r| { as_user(r); r.path = "/home/alice/notes".into(); }).allows("service", json!("Cond")),
-        case("a variable with no value makes its condition false", VARIABLES).service(allow_if(r#""StringNotEquals": {"vpc-lattice-svcs:RequestPath": "/home/${aws:username}"}"#)).implicitly_denies("service"),
+        case("a variable with no value: StringNotEquals matches the null value", NO_VALUE).service(allow_if(r#""StringNotEquals": {"vpc-lattice-svcs:RequestPath": "/home/${aws:username}"}"#)).allows("service", json!("Cond")),
+        case("a variable with no value: StringEquals has no equal value", NO_VALUE).service(allow_if(r#""StringEquals": {"vpc-lattice-svcs:RequestPath": "/home/${aws:username}"}"#)).implicitly_denies("service"),
+        case("a variable with no value: StringNotLike in a Deny matches, so it denies", NO_VALUE).service(format!(r#"{}, {{"Sid": "OwnHomeOnly", "Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*", "Condition": {{"StringNotLike": {{"vpc-lattice-svcs:RequestPath": "/home/${{aws:username}}/*"}}}}}}"#, allow_all())).denies("service", json!("OwnHomeOnly")),
+        case("a variable with no value: the other values still count", NO_VALUE).service(allow_if(r#""StringEquals": {"vpc-lattice-svcs:RequestPath": ["/home/${aws:username}", "/orders/7"]}"#)).allows("service", json!("Cond")),
+        case("a variable with no value in Resource matches nothing", NO_VALUE).service(allow_resource(&format!(r#""Resource": "{SERVICE}/home/${{aws:username}}""#))).request(|r| r.path = "/home/".into()).implicitly_denies("service"),
+        case("${*} in StringLike is a literal *, not a wildcard", SPECIAL).service(allow_if(r#""StringLike": {"vpc-lattice-svcs:RequestPath": "/stars/${*}"}"#)).request(|r| r.path = "/stars/anything".into()).implicitly_denies("service"),
+        case("${*} in StringLike matches a literal *", SPECIAL).service(allow_if(r#""StringLike": {"vpc-lattice-svcs:RequestPath": "/stars/${*}"}"#)).request(|r| r.path = "/stars/*".into()).allows("service", json!("Cond")),
+        case("${?} in Resource is a literal ?", SPECIAL).service(allow_resource(&format!(r#""Resource": "{SERVICE}/orders/${{?}}""#))).implicitly_denies("service"),
+        case("a substituted value's * is literal in StringLike", SPECIAL).service(allow_if(r#""StringLike": {"vpc-lattice-svcs:RequestPath": "/teams/${aws:PrincipalTag/team}"}"#)).request(|r| { if let Some(c) = r.caller.as_mut() { c.tags.insert("team".into(), "*".into()); } r.path = "/teams/ops".into(); }).implicitly_denies("service"),
         case("a variable's default value", VARIABLES).service(allow_if(r#""StringLike": {"vpc-lattice-svcs:RequestPath": "/home/${aws:username, 'guest'}/*"}"#)).request(|r| r.path = "/home/guest/x".into()).allows("service", json!("Cond")),
         case("${*} is a literal asterisk", VARIABLES).service(allow_if(r#""StringEquals": {"vpc-lattice-svcs:RequestPath": "/stars/${*}"}"#)).request(|r| r.path = "/stars/*".into()).allows("service", json!("Cond")),
         case("Version 2008-10-17 keeps ${...} literal", "IAM, Version; IAM, Variables and tags").service(r#"{"Version": "2008-10-17", "Statement": [{"Sid": "Old", "Effect": "Allow", "Principal": "*", "Action": "vpc-lattice-svcs:Invoke", "Resource": "*", "Condition": {"StringEquals": {"vpc-lattice-svcs:RequestPath": "/teams/${aws:PrincipalTag/team}"}}}]}"#).request(|r| r.path = "/teams/payments".into()).implicitly_denies("service"),
@@ -547,6 +569,21 @@ const BAD_POLICIES: &[(&str, &str, &str)] = &[
     ("a condition value of the wrong type",
      r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": [{"id": 1}]}}}]}"#,
      "Statement[0].Condition.StringEquals.aws:PrincipalOrgID[0]: must be a string, number or boolean, not an object"),
+    ("a Resource whose service part holds a wildcard",
+     r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "arn:aws:*:service/svc-1/*"}]}"#,
+     r#"Statement[0].Resource: "arn:aws:*:service/svc-1/*": the service part of a resource ARN cannot hold a wildcard (write vpc-lattice)"#),
+    ("a short Resource ARN with no trailing * to expand",
+     r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "arn:aws:vpc-lattice:us-west-2"}]}"#,
+     r#"Statement[0].Resource: "arn:aws:vpc-lattice:us-west-2" is not "*" or an ARN, e.g. arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0123/*"#),
+    ("an unclosed policy variable in Resource",
+     r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-1/${aws:username"}]}"#,
+     r#"Statement[0].Resource: "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-1/${aws:username": a policy variable is not closed with }"#),
+    ("a policy variable where variables do not work (Numeric)",
+     r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"vpc-lattice-svcs:Port": "${aws:PrincipalTag/port}"}}}]}"#,
+     r#"Statement[0].Condition.NumericLessThan.vpc-lattice-svcs:Port: "${aws:PrincipalTag/port}" is not a number"#),
+    ("NotPrincipal with Allow",
+     r#"{"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": "111122223333"}, "Action": "*", "Resource": "*"}]}"#,
+     r#"Statement[0].NotPrincipal: NotPrincipal works only with "Effect": "Deny"; to allow all but some principals, use Principal with a Condition on aws:PrincipalArn"#),
     ("an unclosed policy variable",
      r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*", "Condition": {"StringEquals": {"vpc-lattice-svcs:RequestPath": "/${aws:username"}}}]}"#,
      r#"Statement[0].Condition.StringEquals.vpc-lattice-svcs:RequestPath: "/${aws:username": a policy variable is not closed with }"#),

@@ -15,7 +15,7 @@ use time::{
 
 use super::{
     RequestContext,
-    matching::{account_of, arn_match, role_of_session, wildcard_match},
+    matching::{Glob, account_of, arn_match, glob, glob_match, glob_text, role_of_session},
 };
 
 /// Every key the emulator puts in the request context, spelled as documented; a trailing
@@ -196,7 +196,7 @@ impl Condition {
         variables: bool,
     ) -> Result<Self, String> {
         for value in &values {
-            if variables && value.contains("${") {
+            if variables && operator.test.takes_variables() && value.contains("${") {
                 check_variables(value)?;
                 continue;
             }
@@ -235,17 +235,14 @@ impl Condition {
     /// ("Condition operators", "...IfExists condition operators"; "Single-valued vs.
     /// multivalued context keys").
     pub(super) fn holds(&self, ctx: &RequestContext, variables: bool) -> bool {
-        let Some(policy_values) = self.policy_values(ctx, variables) else {
-            // A variable with no value and no default: the condition cannot match.
-            return false;
-        };
+        let policy_values = self.policy_values(ctx, variables);
         let request_values = context_values(ctx, &self.key).unwrap_or_default();
         let op = self.operator;
         if op.test == Test::Null {
             let absent = request_values.is_empty();
             return policy_values
                 .iter()
-                .any(|value| value.eq_ignore_ascii_case("true") == absent);
+                .any(|value| glob_text(value).eq_ignore_ascii_case("true") == absent);
         }
         if request_values.is_empty() {
             return match op.set {
@@ -273,23 +270,34 @@ impl Condition {
         }
     }
 
-    /// The policy's values with variables substituted; `None` if a variable has no value.
-    fn policy_values(&self, ctx: &RequestContext, variables: bool) -> Option<Vec<String>> {
-        if !variables {
-            return Some(self.values.clone());
+    /// The policy's values with variables substituted. A value with a variable that has
+    /// no value (and no default) is left out: "the value is effectively null. There is no
+    /// equal or like value", so positive operators do not match it and "inverted condition
+    /// operators like StringNotEquals or StringNotLike do match against a null value"
+    /// ("IAM policy elements: Variables and tags", policy variables with no value).
+    fn policy_values(&self, ctx: &RequestContext, variables: bool) -> Vec<Vec<Glob>> {
+        if !variables || !self.operator.test.takes_variables() {
+            return self.values.iter().map(|value| glob(value)).collect();
         }
         self.values
             .iter()
-            .map(|value| substitute(value, ctx))
+            .filter_map(|value| substitute(value, ctx))
             .collect()
     }
 }
 
-fn compare(test: Test, value: &str, expected: &str) -> bool {
+fn compare(test: Test, value: &str, pattern: &[Glob]) -> bool {
+    match test {
+        Test::StringLike => return glob_match(pattern, value, false),
+        Test::Arn => return arn_match(pattern, value),
+        _ => {}
+    }
+    let expected = glob_text(pattern);
+    let expected = expected.as_str();
     match test {
         Test::StringEquals => value == expected,
         Test::StringEqualsIgnoreCase => value.to_lowercase() == expected.to_lowercase(),
-        Test::StringLike => wildcard_match(expected, value, false),
+        Test::StringLike | Test::Arn | Test::Null => false,
         Test::Numeric(order) => match (value.trim().parse::<f64>(), expected.trim().parse::<f64>())
         {
             (Ok(value), Ok(expected)) => order.holds(value.partial_cmp(&expected)),
@@ -304,8 +312,20 @@ fn compare(test: Test, value: &str, expected: &str) -> bool {
             (Ok(ip), Some(block)) => in_block(ip, block),
             _ => false,
         },
-        Test::Arn => arn_match(expected, value),
-        Test::Null => false,
+    }
+}
+
+// === impl Test ===
+
+impl Test {
+    /// Policy variables work in string and ARN comparisons ("IAM policy elements:
+    /// Variables and tags", where you can use policy variables); elsewhere `${` is text,
+    /// so `"NumericLessThan": {"...": "${aws:username}"}` is refused as not a number.
+    fn takes_variables(self) -> bool {
+        matches!(
+            self,
+            Self::StringEquals | Self::StringEqualsIgnoreCase | Self::StringLike | Self::Arn
+        )
     }
 }
 
@@ -428,18 +448,22 @@ fn user_name(arn: &str) -> Option<&str> {
 }
 
 /// Replaces `${key}`, `${key, 'default'}`, `${*}`, `${?}` and `${$}` ("IAM policy
-/// elements: Variables and tags"). `None` if a key has no value and no default.
-pub(super) fn substitute(template: &str, ctx: &RequestContext) -> Option<String> {
-    let mut out = String::with_capacity(template.len());
+/// elements: Variables and tags"), giving a wildcard pattern. `${*}` and `${?}` are
+/// literal characters, "to represent a literal * or ? in a value that supports
+/// wildcards"; so is every character of a substituted value. `None` if a key has no
+/// value and no default.
+pub(super) fn substitute(template: &str, ctx: &RequestContext) -> Option<Vec<Glob>> {
+    let mut out = Vec::with_capacity(template.len());
+    let literal = |out: &mut Vec<Glob>, text: &str| out.extend(text.chars().map(Glob::Literal));
     let mut rest = template;
     while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
+        out.extend(glob(&rest[..start]));
         let after = &rest[start + 2..];
         // check_variables() made sure every `${` is closed.
         let end = after.find('}')?;
         let inner = after[..end].trim();
         match inner {
-            "*" | "?" | "$" => out.push_str(inner),
+            "*" | "?" | "$" => literal(&mut out, inner),
             _ => {
                 let (key, default) = match inner.split_once(',') {
                     Some((key, default)) => (
@@ -451,12 +475,12 @@ pub(super) fn substitute(template: &str, ctx: &RequestContext) -> Option<String>
                 let value = context_values(ctx, key)
                     .and_then(|values| values.into_iter().next())
                     .or(default)?;
-                out.push_str(&value);
+                literal(&mut out, &value);
             }
         }
         rest = &after[end + 1..];
     }
-    out.push_str(rest);
+    out.extend(glob(rest));
     Some(out)
 }
 

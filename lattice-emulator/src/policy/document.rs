@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::{
     PolicyKind,
-    condition::{Condition, KEY_SPELLINGS, Operator},
+    condition::{Condition, KEY_SPELLINGS, Operator, check_variables},
     matching::Principal,
 };
 
@@ -288,6 +288,15 @@ fn parse_statement(index: usize, value: &Value, variables: bool) -> Result<State
             value: parse_principal(&format!("{at}.{name}"), value)?,
         }),
     };
+    if principal.as_ref().is_some_and(|p| p.negated) && effect == Effect::Allow {
+        // "NotPrincipal must be used with "Effect":"Deny". Using it with "Effect":"Allow"
+        // is not supported." ("AWS JSON policy elements: NotPrincipal")
+        return Err(PolicyError::new(
+            format!("{at}.NotPrincipal"),
+            "NotPrincipal works only with \"Effect\": \"Deny\"; to allow all but some \
+             principals, use Principal with a Condition on aws:PrincipalArn",
+        ));
+    }
     let action = required_strings(fields, &at, "Action", "NotAction")?;
     check_each(fields, &at, &action, "Action", |action| {
         (action == "*" || action.contains(':')).then_some(()).ok_or_else(|| {
@@ -296,14 +305,7 @@ fn parse_statement(index: usize, value: &Value, variables: bool) -> Result<State
     })?;
     let resource = required_strings(fields, &at, "Resource", "NotResource")?;
     check_each(fields, &at, &resource, "Resource", |resource| {
-        (resource == "*" || (resource.starts_with("arn:") && resource.split(':').count() >= 6))
-            .then_some(())
-            .ok_or_else(|| {
-                format!(
-                    "\"{resource}\" is not \"*\" or an ARN, e.g. \
-                     arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0123/*"
-                )
-            })
+        check_resource(resource, variables)
     })?;
     let conditions = match fields.get("Condition") {
         None => Vec::new(),
@@ -318,6 +320,33 @@ fn parse_statement(index: usize, value: &Value, variables: bool) -> Result<State
         resource,
         conditions,
     })
+}
+
+/// `"*"` or an ARN pattern. Fewer than six parts are fine when a part ends in `*`, which
+/// "can expand to match beyond the colon boundaries"; the service part cannot hold a
+/// wildcard ("IAM JSON policy elements: Resource", using wildcards in resource ARNs).
+fn check_resource(resource: &str, variables: bool) -> Result<(), String> {
+    if resource == "*" {
+        return Ok(());
+    }
+    let parts: Vec<&str> = resource.splitn(6, ':').collect();
+    if parts.first() == Some(&"arn") && parts.get(2).is_some_and(|s| s.contains(['*', '?'])) {
+        return Err(format!(
+            "\"{resource}\": the service part of a resource ARN cannot hold a wildcard \
+             (write vpc-lattice)"
+        ));
+    }
+    let expands = parts.iter().any(|part| part.ends_with('*'));
+    if parts.first() != Some(&"arn") || !(parts.len() == 6 || (parts.len() >= 4 && expands)) {
+        return Err(format!(
+            "\"{resource}\" is not \"*\" or an ARN, e.g. \
+             arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0123/*"
+        ));
+    }
+    if variables && resource.contains("${") {
+        check_variables(resource)?;
+    }
+    Ok(())
 }
 
 /// Runs `check` on every value of `element` (or `Not<element>`), locating a refusal

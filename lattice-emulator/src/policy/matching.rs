@@ -68,6 +68,34 @@ impl Principal {
     }
 }
 
+/// Whether a `NotPrincipal` list names `caller`, exempting it from its Deny. For
+/// `NotPrincipal`, AWS "might validate the account first, then the role, and then the
+/// assumed-role user", so "you must also specify the account ARN of the principal that
+/// isn't denied. Otherwise, the policy might deny access to the entire account" ("AWS
+/// JSON policy elements: NotPrincipal"). So the list must name the caller's account and,
+/// unless the caller is that account's root, the caller itself (its user ARN; for a role
+/// session, the role's ARN or the session's). `"*"` names everyone.
+pub(super) fn not_principal_names(list: &[Principal], caller: Option<&Caller>) -> bool {
+    if list.contains(&Principal::Everyone) {
+        return true;
+    }
+    let Some(caller) = caller else {
+        return false;
+    };
+    let arn = caller.principal_arn.as_str();
+    let Some(account) = account_of(arn) else {
+        return false;
+    };
+    let account_named = list
+        .iter()
+        .any(|p| matches!(p, Principal::Account(named) if named == account));
+    let is_root = arn.ends_with(":root") && arn.contains(":iam::");
+    let caller_named = list
+        .iter()
+        .any(|p| matches!(p, Principal::Arn(_)) && p.matches(Some(caller)));
+    account_named && (is_root || caller_named)
+}
+
 /// Whether `role_arn` (`arn:aws:iam::<acct>:role/<path/><name>`) is the role of a session
 /// identified by `(account, role name)`: sessions do not carry the role's path.
 fn role_matches(role_arn: &str, (account, name): (&str, &str)) -> bool {
@@ -106,51 +134,150 @@ fn is_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// One element of a wildcard pattern. A `*` or `?` that came from `${*}`/`${?}` or from a
+/// policy variable's value is a [`Glob::Literal`]: "IAM policy elements: Variables and
+/// tags", special characters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Glob {
+    Literal(char),
+    /// `*`: any run of characters, `/` and `:` included.
+    Any,
+    /// `?`: exactly one character.
+    One,
+}
+
+/// `*` and `?` are wildcards, everything else literal.
+pub(super) fn glob(pattern: &str) -> Vec<Glob> {
+    pattern
+        .chars()
+        .map(|c| match c {
+            '*' => Glob::Any,
+            '?' => Glob::One,
+            c => Glob::Literal(c),
+        })
+        .collect()
+}
+
+/// The pattern as text, for operators without wildcards (`StringEquals`, `Numeric...`).
+pub(super) fn glob_text(pattern: &[Glob]) -> String {
+    pattern
+        .iter()
+        .map(|g| match g {
+            Glob::Literal(c) => *c,
+            Glob::Any => '*',
+            Glob::One => '?',
+        })
+        .collect()
+}
+
 /// `*` matches any run of characters (`/` and `:` included), `?` exactly one; everything
 /// else literally ("IAM JSON policy elements: Resource", wildcards; `StringLike`).
 pub(super) fn wildcard_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    let same = |p: char, t: char| {
-        p == '?' || p == t || (ignore_case && p.to_lowercase().eq(t.to_lowercase()))
-    };
-    // Greedy matching with one backtrack point: linear in practice, never exponential.
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == '*' {
-            star = Some((p, t));
-            p += 1;
-        } else if p < pattern.len() && same(pattern[p], text[t]) {
-            p += 1;
-            t += 1;
-        } else if let Some((star_p, star_t)) = star {
-            p = star_p + 1;
-            t = star_t + 1;
-            star = Some((star_p, star_t + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == '*')
+    glob_match(&glob(pattern), text, ignore_case)
 }
 
-/// ARN matching for `Resource` and `ArnLike`/`ArnEquals`: "each of the six
-/// colon-delimited components of the ARN is checked separately and each can include
-/// wildcards" (IAM "Condition operators", ARN condition operators). A lone `*` matches
-/// anything.
-pub(super) fn arn_match(pattern: &str, arn: &str) -> bool {
-    if pattern == "*" {
+/// [`wildcard_match`] on a parsed pattern.
+///
+/// Greedy matching with one backtrack point (the last `*`): at most
+/// `pattern.len() * text.len()` steps, never exponential however many `*` there are.
+pub(super) fn glob_match(pattern: &[Glob], text: &str, ignore_case: bool) -> bool {
+    let text: Vec<char> = text.chars().collect();
+    let same = |p: &Glob, t: char| match p {
+        Glob::One => true,
+        Glob::Literal(p) => *p == t || (ignore_case && p.to_lowercase().eq(t.to_lowercase())),
+        Glob::Any => false,
+    };
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while let Some(&c) = text.get(t) {
+        match pattern.get(p) {
+            Some(Glob::Any) => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(g) if same(g, c) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|g| *g == Glob::Any))
+}
+
+/// ARN matching for `ArnLike`/`ArnEquals`: "each of the six colon-delimited components
+/// of the ARN is checked separately and each can include wildcards" (IAM "Condition
+/// operators", ARN condition operators). A lone `*` matches anything.
+pub(super) fn arn_match(pattern: &[Glob], arn: &str) -> bool {
+    if pattern == [Glob::Any] {
         return true;
     }
-    let pattern: Vec<&str> = pattern.splitn(6, ':').collect();
+    let pattern = arn_parts(pattern);
     let arn: Vec<&str> = arn.splitn(6, ':').collect();
     pattern.len() == 6
         && arn.len() == 6
         && pattern
             .iter()
             .zip(&arn)
-            .all(|(p, a)| wildcard_match(p, a, false))
+            .all(|(p, a)| glob_match(p, a, false))
+}
+
+/// `Resource` matching: like [`arn_match`], except that "if the `*` wildcard is the last
+/// character of a resource ARN segment, it can expand to match beyond the colon
+/// boundaries" (IAM "IAM JSON policy elements: Resource", using wildcards in resource
+/// ARNs), so `arn:aws:vpc-lattice:*` covers every Lattice resource.
+pub(super) fn resource_match(pattern: &[Glob], arn: &str) -> bool {
+    if pattern == [Glob::Any] {
+        return true;
+    }
+    let pattern = arn_parts(pattern);
+    let arn: Vec<&str> = arn.splitn(6, ':').collect();
+    parts_match(&pattern, &arn)
+}
+
+/// At most six parts each side, so the search is at most a few dozen part comparisons.
+fn parts_match(pattern: &[&[Glob]], arn: &[&str]) -> bool {
+    let (Some((first, pattern_rest)), Some((part, arn_rest))) =
+        (pattern.split_first(), arn.split_first())
+    else {
+        return pattern.is_empty() && arn.is_empty();
+    };
+    if first.last() != Some(&Glob::Any) {
+        return glob_match(first, part, false) && parts_match(pattern_rest, arn_rest);
+    }
+    // A trailing `*` may also take the next parts, colons and all.
+    (1..=arn.len()).any(|taken| {
+        arn.get(..taken)
+            .is_some_and(|parts| glob_match(first, &parts.join(":"), false))
+            && arn
+                .get(taken..)
+                .is_some_and(|rest| parts_match(pattern_rest, rest))
+    })
+}
+
+/// The pattern cut at its first five colons, like `str::splitn(6, ':')`.
+fn arn_parts(pattern: &[Glob]) -> Vec<&[Glob]> {
+    let mut parts = Vec::with_capacity(6);
+    let mut rest = pattern;
+    while parts.len() < 5 {
+        let Some(colon) = rest.iter().position(|g| *g == Glob::Literal(':')) else {
+            break;
+        };
+        let (part, after) = rest.split_at(colon);
+        parts.push(part);
+        rest = after.get(1..).unwrap_or_default();
+    }
+    parts.push(rest);
+    parts
 }
 
 #[cfg(test)]
@@ -172,9 +299,48 @@ mod tests {
     #[test]
     fn arns_match_by_component() {
         let arn = "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-1/orders/7";
-        assert!(arn_match("arn:aws:vpc-lattice:*:*:service/svc-1/*", arn));
-        assert!(arn_match("*", arn));
+        assert!(arn_match(
+            &glob("arn:aws:vpc-lattice:*:*:service/svc-1/*"),
+            arn
+        ));
+        assert!(arn_match(&glob("*"), arn));
         // A `*` in one component does not cover the colons of the next.
-        assert!(!arn_match("arn:aws:*:service/svc-1/*", arn));
+        assert!(!arn_match(&glob("arn:aws:*:service/svc-1/*"), arn));
+    }
+
+    #[test]
+    fn resources_let_a_trailing_star_cross_colons() {
+        let arn = "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-1/orders/7";
+        assert!(resource_match(&glob("arn:aws:vpc-lattice:*"), arn));
+        assert!(resource_match(
+            &glob("arn:aws:vpc-lattice:us-west-2:*"),
+            arn
+        ));
+        assert!(resource_match(
+            &glob("arn:aws:vpc-lattice:*:service/svc-1/*"),
+            arn
+        ));
+        assert!(resource_match(
+            &glob("arn:aws:vpc-lattice:*:*:service/svc-1/*"),
+            arn
+        ));
+        // A `*` inside a segment, not at its end, stays within it.
+        assert!(!resource_match(
+            &glob("arn:aws:vpc-lattice:*2:service/svc-1/*"),
+            arn
+        ));
+        assert!(!resource_match(
+            &glob("arn:aws:vpc-lattice:us-east-1:*"),
+            arn
+        ));
+        assert!(!resource_match(&glob("arn:aws:vpc-lattice:us-west-2"), arn));
+    }
+
+    #[test]
+    fn literal_stars_are_not_wildcards() {
+        let pattern = [Glob::Literal('a'), Glob::Literal('*')];
+        assert!(glob_match(&pattern, "a*", false));
+        assert!(!glob_match(&pattern, "ab", false));
+        assert_eq!(glob_text(&pattern), "a*");
     }
 }

@@ -69,16 +69,33 @@
 //!   `aws:PrincipalType` = `Anonymous` (the Lattice page's "authenticated only" example
 //!   tests it) and no other principal key; the identity-based policy does not apply to
 //!   them, since they have no identity.
+//! - **`NotPrincipal`** is refused with `Allow` ("Using it with \"Effect\":\"Allow\" is
+//!   not supported"). With `Deny` it exempts a caller only when it names the caller's
+//!   account and, unless the caller is the account root, the caller too (user ARN; role
+//!   or session ARN for a session): IAM says AWS may check "the account first, then the
+//!   role, and then the assumed-role user" and that "you must also specify the account
+//!   ARN" ("AWS JSON policy elements: NotPrincipal"). The page hedges ("might"), so
+//!   this is the reading that never predicts an allow a real deny would refuse.
 //! - **`aws:PrincipalArn`** of a role session is the role's ARN, as IAM documents; the
 //!   session ARN carries no role path, so neither does that ARN. `Principal` still
 //!   matches a role ARN with a path against its sessions, by role name.
 //! - **`aws:PrincipalType`** is `AssumedRole`, `User`, `Account` (root),
 //!   `FederatedUser` or `Anonymous`; **`aws:SecureTransport`** is `true` on the HTTPS
 //!   listener; **`aws:PrincipalIsAWSService`** is `false` for every signed caller.
-//! - **A policy variable with no value** and no default makes its condition false and
-//!   its `Resource` pattern match nothing.
-//! - **`Resource`** patterns, like `ArnLike`, match each of the ARN's six
-//!   colon-separated parts on its own; `*` and `?` work within the request path part.
+//! - **A policy variable with no value** and no default is null, as IAM documents
+//!   ("Policy variables with no value"): that policy value matches nothing, so
+//!   `StringEquals`/`StringLike` do not match it and `StringNotEquals`/`StringNotLike`
+//!   do; a `Resource` pattern holding it matches nothing. Variables work in string and
+//!   ARN operators and `Resource` only; elsewhere `${` is text (and so not a number).
+//!   `${*}`, `${?}` and every character of a substituted value are literal, never
+//!   wildcards.
+//! - **`Resource`** patterns match each colon-separated part of the ARN on its own,
+//!   except that a part ending in `*` may run on across colons, as the IAM `Resource`
+//!   page says ("it can expand to match beyond the colon boundaries"):
+//!   `arn:aws:vpc-lattice:*` covers every Lattice service. `ArnLike`/`ArnEquals` keep
+//!   the strict six-part rule their own page states ("each of the six colon-delimited
+//!   components of the ARN is checked separately"). A wildcard in the service part is
+//!   refused ("you can't use a wildcard in the service segment").
 //! - **An allow** reports the most specific policy that allowed (service, then network,
 //!   then identity); an explicit deny reports the first deny found, network first.
 
@@ -318,9 +335,10 @@ impl Statement {
         let principal = match &self.principal {
             // Identity-based policies name no principal: they apply to their identity.
             None => kind == PolicyKind::Identity,
-            Some(principals) => {
-                principals.value.iter().any(|p| p.matches(caller)) != principals.negated
+            Some(principals) if principals.negated => {
+                !matching::not_principal_names(&principals.value, caller)
             }
+            Some(principals) => principals.value.iter().any(|p| p.matches(caller)),
         };
         let action = self
             .action
@@ -329,12 +347,13 @@ impl Statement {
             .any(|pattern| matching::wildcard_match(pattern, INVOKE_ACTION, true))
             != self.action.negated;
         let resource = self.resource.value.iter().any(|pattern| {
+            // A variable with no value: "there is no equal or like value".
             let pattern = if variables {
                 condition::substitute(pattern, ctx)
             } else {
-                Some(pattern.clone())
+                Some(matching::glob(pattern))
             };
-            pattern.is_some_and(|pattern| matching::arn_match(&pattern, resource))
+            pattern.is_some_and(|pattern| matching::resource_match(&pattern, resource))
         }) != self.resource.negated;
         principal
             && action
