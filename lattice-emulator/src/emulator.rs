@@ -43,8 +43,8 @@ pub struct Emulator {
     ca_pem: String,
     ca_der: CertificateDer<'static>,
     app: Arc<app::App>,
-    /// The hosts the TLS certificate names: those served at start.
-    certificate_hosts: Vec<String>,
+    /// Issues the TLS listener's certificate, again when a reload changes the hosts.
+    issuer: Arc<tls::Issuer>,
     /// The access key ids the current configuration added to the key store.
     config_keys: Mutex<Vec<String>>,
     keys: KeyStore,
@@ -191,7 +191,7 @@ impl EmulatorBuilder {
             ca_pem: certificates.ca_pem,
             ca_der: certificates.ca_der,
             app,
-            certificate_hosts: hosts,
+            issuer: certificates.issuer,
             config_keys: Mutex::new(config_keys),
             keys,
             clock,
@@ -287,10 +287,8 @@ impl Emulator {
     /// Serves `config` from the next request on, as [`EmulatorBuilder::config`] would;
     /// requests already under way finish under the configuration they started with. The
     /// keys of the previous configuration's `[[identity]]` entries are removed from the
-    /// key store and the new ones added.
-    ///
-    /// The TLS certificate keeps naming the hosts served at start: a host added here is
-    /// reachable over plain HTTP, and over TLS only by clients that skip name checks.
+    /// key store and the new ones added, and the TLS certificate is issued again (by the
+    /// same CA) if the hosts changed.
     pub fn reload(&self, config: Config) {
         let Config { routes, secrets } = config;
         let mut config_keys = self
@@ -304,14 +302,14 @@ impl Emulator {
             config_keys.push(secret.access_key_id.clone());
             self.keys.insert(secret);
         }
-        for host in routes.hosts.keys() {
-            if !self.certificate_hosts.contains(host) {
-                tracing::warn!(
-                    %host,
-                    "the TLS certificate does not name this host (added after start): \
-                     reach it over plain HTTP"
-                );
-            }
+        let mut hosts: Vec<String> = routes.hosts.keys().cloned().collect();
+        let mut old_hosts: Vec<String> = self.app.routes.load().hosts.keys().cloned().collect();
+        hosts.sort_unstable();
+        old_hosts.sort_unstable();
+        if hosts != old_hosts
+            && let Err(error) = self.issuer.reissue(&hosts)
+        {
+            tracing::warn!(%error, "cannot issue a certificate for the new hosts; TLS keeps the old one");
         }
         self.app.routes.store(Arc::new(routes));
     }

@@ -438,3 +438,50 @@ async fn aws_iam_without_an_auth_policy_denies_everything_and_none_lets_all_thro
     assert_eq!(response.status().as_u16(), 200);
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_reload_that_adds_a_host_reissues_the_tls_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = config("auth_type = \"NONE\"", "");
+    let new_service = "[[service]]\nname = \"new\"\nhost = \"new.example.com\"\n\
+                       arn = \"arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0new\"\n\
+                       auth_type = \"NONE\"";
+    let after = config("auth_type = \"NONE\"", new_service);
+    let emulator = lattice_emulator::Emulator::builder()
+        .config(lattice_emulator::Config::parse(&before, dir.path()).unwrap())
+        .start()
+        .await
+        .unwrap();
+    let mut tls = emulator.client_tls_config().unwrap();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // One connection per request, so each one sees the certificate of the moment.
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .timeout(LIMIT)
+        .resolve("new.example.com", emulator.https_addr())
+        .resolve(HOST, emulator.https_addr())
+        .build()
+        .unwrap();
+    let new_url = emulator.https_url("new.example.com", "/x");
+    let error = client.get(&new_url).send().await.unwrap_err();
+    assert!(error.is_connect(), "{error:?}");
+
+    emulator.reload(lattice_emulator::Config::parse(&after, dir.path()).unwrap());
+    let response = client.get(&new_url).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let response = client
+        .get(emulator.https_url(HOST, "/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let hosts: Vec<String> = emulator
+        .services()
+        .iter()
+        .map(|s| s.host().to_owned())
+        .collect();
+    assert_eq!(hosts, ["new.example.com", HOST]);
+    emulator.shutdown().await;
+}
