@@ -36,6 +36,9 @@ const NETWORK_ARN: &str =
 const ORDERS_KEY: (&str, &str) = ("AKIDORDERSAPP", "orders/app/secret+key");
 const ORDERS_PRINCIPAL: &str = "arn:aws:sts::111122223333:assumed-role/orders-app/s1";
 const BILLING_KEY: (&str, &str) = ("AKIDBILLINGAPP", "billing/app/secret+key");
+/// Temporary credentials of the orders app: the same principal, with a session token.
+const SESSION_KEY: (&str, &str) = ("ASIAORDERSAPP", "orders/session/secret");
+const SESSION_TOKEN: &str = "IQoJb3JpZ2luX2VjEOrders//session+token==";
 const BILLING_PRINCIPAL: &str = "arn:aws:sts::111122223333:assumed-role/billing-app/b1";
 const CURL_TIMEOUT: Duration = Duration::from_secs(30);
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -94,6 +97,12 @@ org_id = "o-abc123"
 tags = {{ team = "orders" }}
 
 [[identity]]
+access_key_id = "{session_id}"
+secret_access_key = "{session_secret}"
+session_token = "{SESSION_TOKEN}"
+principal_arn = "{ORDERS_PRINCIPAL}"
+
+[[identity]]
 access_key_id = "{billing_id}"
 secret_access_key = "{billing_secret}"
 principal_arn = "{BILLING_PRINCIPAL}"
@@ -125,6 +134,8 @@ source_vpc = "vpc-0abc"
 "#,
         orders_id = ORDERS_KEY.0,
         orders_secret = ORDERS_KEY.1,
+        session_id = SESSION_KEY.0,
+        session_secret = SESSION_KEY.1,
         billing_id = BILLING_KEY.0,
         billing_secret = BILLING_KEY.1,
     );
@@ -147,13 +158,20 @@ async fn start() -> (tempfile::TempDir, Emulator, SocketAddr) {
 }
 
 fn sidecar(emulator: &Emulator, (id, secret): (&str, &str)) -> Sidecar {
+    sidecar_builder(emulator, (id, secret))
+        .spawn()
+        .expect("the sidecar starts")
+}
+
+fn sidecar_builder(
+    emulator: &Emulator,
+    (id, secret): (&str, &str),
+) -> lattice_tests::sidecar::SidecarBuilder {
     Sidecar::builder()
         .emulator(emulator)
         .without_credentials()
         .env("AWS_ACCESS_KEY_ID", id)
         .env("AWS_SECRET_ACCESS_KEY", secret)
-        .spawn()
-        .expect("the sidecar starts")
 }
 
 /// curl through the sidecar (forward proxy): `(status, headers, body)`.
@@ -290,7 +308,14 @@ fn rust_client(
 }
 
 async fn signer((id, secret): (&str, &str)) -> lattice_client::Signer {
-    let credentials = Credentials::new(id, secret, None, None, "e2e");
+    signer_with_token((id, secret), None).await
+}
+
+async fn signer_with_token(
+    (id, secret): (&str, &str),
+    token: Option<&str>,
+) -> lattice_client::Signer {
+    let credentials = Credentials::new(id, secret, token.map(str::to_owned), None, "e2e");
     signer_with(SigningConfig::builder().build().unwrap(), credentials).await
 }
 
@@ -348,6 +373,21 @@ async fn rust_client_allowed_and_denied_by_the_team_policies() {
     );
     let refused = billing.get(url("/reports/q?day=1")).send().await.unwrap();
     assert_eq!(refused.status(), 403);
+
+    // Temporary credentials: the token must come along, and is never forwarded.
+    let session = rust_client(
+        &emulator,
+        signer_with_token(SESSION_KEY, Some(SESSION_TOKEN)).await,
+    );
+    let response = session.get(url("/orders/2")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let without_token = rust_client(&emulator, signer(SESSION_KEY).await);
+    let response = without_token.get(url("/orders/2")).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.headers()["x-amzn-errortype"],
+        "InvalidSignatureException"
+    );
 
     // Unsigned: anonymous, judged by the policies (no statement allows it).
     let anonymous = reqwest::Client::builder()
@@ -422,7 +462,11 @@ async fn app(request: Request<Incoming>) -> Result<Response<AppBody>, hyper::Err
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarding_target_gets_identity_headers_and_100_mb_streamed_both_ways() {
     let (_dir, emulator, _) = start().await;
-    let orders = sidecar(&emulator, ORDERS_KEY);
+    // Temporary credentials, so the request carries x-amz-security-token too.
+    let orders = sidecar_builder(&emulator, SESSION_KEY)
+        .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
+        .spawn()
+        .expect("the sidecar starts");
     // reqwest is built without a default TLS provider; this client speaks plain HTTP only.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let client = reqwest::Client::builder()
