@@ -810,3 +810,78 @@ fn edited_policies_never_panic() {
         "{parsed} parsed, {refused} refused"
     );
 }
+
+/// Hostile documents and requests: each is refused with a reason or decided, quickly.
+#[test]
+fn adversarial_inputs_are_refused_or_decided_in_bounded_time() {
+    use std::time::Instant;
+    let started = Instant::now();
+
+    // Nesting deeper than serde_json's limit: an error, not a stack overflow.
+    let deep = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
+    let error = Policy::parse(&deep).expect_err("too deep");
+    assert!(error.message().contains("recursion limit"), "{error}");
+
+    // Larger than Lattice's 10 KB auth-policy quota.
+    let huge = document(&vec![allow_all(); 200].join(", "));
+    let error = Policy::parse(&huge).expect_err("too large");
+    assert_eq!(error.location(), "document");
+
+    // Unclosed and empty variables are refused, never substituted half-way.
+    for value in ["${", "a${aws:username", "${}", "${ , 'x'}x"] {
+        let json = document(&allow_if(&format!(
+            r#""StringLike": {{"vpc-lattice-svcs:RequestPath": "{value}"}}"#
+        )));
+        assert!(Policy::parse(&json).is_err(), "{value}");
+    }
+
+    // Unicode keys, values and paths compare as whole characters.
+    let unicode = Policy::parse(&document(&format!(
+        r#"{{"Sid": "☃ ünïcödé \u202e", "Effect": "Allow", "Principal": "*", "Action": "vpc-lattice-svcs:Invoke", "Resource": "{SERVICE}/ü?er/*", "Condition": {{"StringLike": {{"vpc-lattice-svcs:RequestHeader/x-name": "*😀"}}}}}}"#
+    )))
+    .expect("a Unicode policy parses");
+    let mut ctx = request();
+    ctx.path = "/über/\u{0}\u{202e}".to_owned();
+    ctx.headers.push(("x-name".to_owned(), "née 😀".to_owned()));
+    let decision = evaluate(
+        &Policies {
+            service: Some(&unicode),
+            ..Policies::default()
+        },
+        &ctx,
+    );
+    assert_eq!(decision.outcome, Outcome::Allow, "{}", decision.reason);
+
+    // The worst patterns a 10 KB policy can hold, against a 64 KiB path and 100 long
+    // header values: wildcard matching is linear in the text, never exponential or
+    // quadratic. 5 s is generous for linear work on a loaded two-core machine.
+    let backtracking = format!("*{}b", "a".repeat(4_000));
+    let stars = format!("{}b", "*a".repeat(2_000));
+    let hostile = Policy::parse(&document(&allow_if(&format!(
+        r#""StringLike": {{"vpc-lattice-svcs:RequestPath": ["{backtracking}", "{stars}"]}}, "ForAnyValue:StringLike": {{"vpc-lattice-svcs:RequestHeader/x-long": "*?a*?a*?a*?b"}}"#
+    ))))
+    .expect("a wildcard-heavy policy within the quota parses");
+    let mut ctx = request();
+    ctx.path = "a".repeat(64 * 1024);
+    ctx.headers
+        .extend((0..100).map(|_| ("x-long".to_owned(), "a".repeat(4_096))));
+    let decided = Instant::now();
+    let decision = evaluate(
+        &Policies {
+            service: Some(&hostile),
+            ..Policies::default()
+        },
+        &ctx,
+    );
+    assert_eq!(decision.outcome, Outcome::ImplicitDeny);
+    assert!(
+        decided.elapsed() < Duration::from_secs(5),
+        "a hostile decision took {:?}",
+        decided.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}

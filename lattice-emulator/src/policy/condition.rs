@@ -494,8 +494,20 @@ pub(super) fn check_variables(value: &str) -> Result<(), String> {
                 "\"{value}\": a policy variable is not closed with }}"
             ));
         };
-        if after[..end].trim().is_empty() {
+        let inner = after[..end].trim();
+        let (key, default) = match inner.split_once(',') {
+            Some((key, default)) => (key.trim(), Some(default.trim())),
+            None => (inner, None),
+        };
+        if key.is_empty() {
             return Err(format!("\"{value}\": a policy variable names no key"));
+        }
+        // `${key, 'default'}` ("Specifying default values").
+        if default.is_some_and(|d| d.len() < 2 || !d.starts_with('\'') || !d.ends_with('\'')) {
+            return Err(format!(
+                "\"{value}\": a policy variable's default value goes in single quotes, \
+                 e.g. ${{aws:username, 'guest'}}"
+            ));
         }
         rest = &after[end + 1..];
     }

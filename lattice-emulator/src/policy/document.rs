@@ -64,6 +64,10 @@ pub(super) struct Negatable<T> {
     pub(super) value: T,
 }
 
+/// "Auth policy size: 10 Kilobytes", not adjustable ("Quotas for Amazon VPC Lattice").
+/// IAM's identity-based policies are smaller still. It also bounds the work of matching.
+const MAX_POLICY_BYTES: usize = 10 * 1024;
+
 const STATEMENT_ELEMENTS: &[&str] = &[
     "Sid",
     "Effect",
@@ -93,6 +97,16 @@ impl Policy {
     /// assert_eq!(error.to_string(), r#"Statement[0].Effect: must be "Allow" or "Deny", not "Permit""#);
     /// ```
     pub fn parse(json: &str) -> Result<Policy, PolicyError> {
+        if json.len() > MAX_POLICY_BYTES {
+            return Err(PolicyError::new(
+                "document",
+                format!(
+                    "{} bytes is over the 10 KB Lattice allows for an auth policy \
+                     (\"Quotas for Amazon VPC Lattice\", auth policy size)",
+                    json.len()
+                ),
+            ));
+        }
         let document: Value = serde_json::from_str(json).map_err(|error| {
             PolicyError::new(
                 format!("line {} column {}", error.line(), error.column()),
