@@ -337,6 +337,9 @@ fn cases() -> Vec<Case> {
         case("DateNotEquals", OPERATORS).service(allow_if(r#""DateNotEquals": {"aws:CurrentTime": "2026-06-01T12:00:00Z"}"#)).implicitly_denies("service"),
         case("DateLessThanEquals at the bound", OPERATORS).service(allow_if(r#""DateLessThanEquals": {"aws:CurrentTime": "2026-06-01T12:00:00Z"}"#)).allows("service", json!("Cond")),
         case("a date without a time is midnight UTC", OPERATORS).service(allow_if(r#""DateGreaterThan": {"aws:CurrentTime": "2026-06-01"}"#)).allows("service", json!("Cond")),
+        case("a W3C ISO 8601 time without seconds", "IAM, Condition operators: Date condition operators (W3C implementations of ISO 8601)").service(allow_if(r#""DateLessThan": {"aws:CurrentTime": "2026-06-01T12:01Z"}"#)).allows("service", json!("Cond")),
+        case("a W3C ISO 8601 year and month", "IAM, Condition operators: Date condition operators (W3C implementations of ISO 8601)").service(allow_if(r#""DateGreaterThan": {"aws:CurrentTime": "2026-06"}"#)).allows("service", json!("Cond")),
+        case("a W3C ISO 8601 time with an offset", "IAM, Condition operators: Date condition operators (W3C implementations of ISO 8601)").service(allow_if(r#""DateLessThan": {"aws:CurrentTime": "2026-06-01T13:59+02:00"}"#)).implicitly_denies("service"),
         case("DateGreaterThanEquals with an epoch value", OPERATORS).service(allow_if(r#""DateGreaterThanEquals": {"aws:EpochTime": 1780315201}"#)).implicitly_denies("service"),
 
         // --- Bool, IP ---
@@ -560,6 +563,9 @@ const BAD_POLICIES: &[(&str, &str, &str)] = &[
     ("a number that is not a number",
      r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"vpc-lattice-svcs:Port": "high"}}}]}"#,
      r#"Statement[0].Condition.NumericLessThan.vpc-lattice-svcs:Port: "high" is not a number"#),
+    ("a number that is not finite",
+     r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"vpc-lattice-svcs:Port": "NaN"}}}]}"#,
+     r#"Statement[0].Condition.NumericLessThan.vpc-lattice-svcs:Port: "NaN" is not a number"#),
     ("a date that is not a date",
      r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*", "Condition": {"DateLessThan": {"aws:CurrentTime": "soon"}}}]}"#,
      r#"Statement[0].Condition.DateLessThan.aws:CurrentTime: "soon" is not a date (ISO 8601, e.g. 2026-01-01T00:00:00Z, or epoch seconds)"#),
