@@ -96,6 +96,9 @@
 //!   the strict six-part rule their own page states ("each of the six colon-delimited
 //!   components of the ARN is checked separately"). A wildcard in the service part is
 //!   refused ("you can't use a wildcard in the service segment").
+//! - **A JSON key repeated** in one object (two `"StringEquals"` in a `Condition`) is
+//!   refused: JSON leaves it to the reader (RFC 8259, section 4), and reading the last
+//!   one, as `serde_json` does, would drop the first one's conditions unseen.
 //! - **An allow** reports the most specific policy that allowed (service, then network,
 //!   then identity); an explicit deny reports the first deny found, network first.
 
