@@ -7,7 +7,11 @@
 //! allow (Lattice User Guide, "Control access to VPC Lattice services using auth
 //! policies", "How authorization works"; IAM User Guide, "Policy evaluation logic").
 //! [`evaluate`] does that and returns a [`Decision`] naming the policy and statement that
-//! decided.
+//! decided. "For authorization to succeed, both auth policies and identity-based
+//! policies need to have explicit allow statements" (same page), so this is an AND, not
+//! IAM's same-account "either allows". The emulator has no IAM: with no identity-based
+//! policy given ([`Policies::identity`] is `None`) that check is skipped, where real
+//! Lattice would need the caller's own policies to allow `vpc-lattice-svcs:Invoke`.
 //!
 //! ```
 //! use std::time::SystemTime;
