@@ -201,7 +201,7 @@ impl Condition {
                 continue;
             }
             let valid = match operator.test {
-                Test::Numeric(_) => value.trim().parse::<f64>().is_ok(),
+                Test::Numeric(_) => parse_number(value).is_some(),
                 Test::Date(_) => parse_date(value).is_some(),
                 Test::Bool | Test::Null => {
                     value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false")
@@ -298,9 +298,8 @@ fn compare(test: Test, value: &str, pattern: &[Glob]) -> bool {
         Test::StringEquals => value == expected,
         Test::StringEqualsIgnoreCase => value.to_lowercase() == expected.to_lowercase(),
         Test::StringLike | Test::Arn | Test::Null => false,
-        Test::Numeric(order) => match (value.trim().parse::<f64>(), expected.trim().parse::<f64>())
-        {
-            (Ok(value), Ok(expected)) => order.holds(value.partial_cmp(&expected)),
+        Test::Numeric(order) => match (parse_number(value), parse_number(expected)) {
+            (Some(value), Some(expected)) => order.holds(value.partial_cmp(&expected)),
             _ => false,
         },
         Test::Date(order) => match (parse_date(value), parse_date(expected)) {
@@ -514,8 +513,17 @@ pub(super) fn check_variables(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// ISO 8601 as RFC 3339 (`2026-01-01T00:00:00Z`) or a date (`2026-01-01`, midnight
-/// UTC), or epoch seconds: nanoseconds since the epoch.
+/// "An integer or decimal value" ("Condition operators", numeric condition operators):
+/// `NaN` and `inf`, which Rust would parse, are neither.
+fn parse_number(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+/// "One of the W3C implementations of the ISO 8601 date formats" or epoch seconds
+/// ("Condition operators", date condition operators), as nanoseconds since the epoch.
+/// The W3C profile: `YYYY-MM`, `YYYY-MM-DD` (midnight UTC), and
+/// `YYYY-MM-DDThh:mm[:ss[.s]]` with `Z` or `+hh:mm`. Its `YYYY` alone is digits only,
+/// which IAM's epoch form also is: it reads as epoch seconds.
 fn parse_date(text: &str) -> Option<i128> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<i64>() {
@@ -524,7 +532,20 @@ fn parse_date(text: &str) -> Option<i128> {
     if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
         return Some(time.unix_timestamp_nanos());
     }
-    let date = Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
+    // `hh:mm` without seconds: the same instant with `:00`.
+    if let Some((date, time)) = text.split_once('T')
+        && let Some(zone) = time.find(['Z', '+', '-']).filter(|&at| at == 5)
+    {
+        let with_seconds = format!("{date}T{}:00{}", &time[..zone], &time[zone..]);
+        return OffsetDateTime::parse(&with_seconds, &Rfc3339)
+            .ok()
+            .map(OffsetDateTime::unix_timestamp_nanos);
+    }
+    let day = match text.len() {
+        7 => format!("{text}-01"),
+        _ => text.to_owned(),
+    };
+    let date = Date::parse(&day, format_description!("[year]-[month]-[day]")).ok()?;
     Some(date.midnight().assume_utc().unix_timestamp_nanos())
 }
 
@@ -593,5 +614,12 @@ mod tests {
         assert_eq!(parse_date("1970-01-01T00:00:01Z"), Some(1_000_000_000));
         assert_eq!(parse_date("1970-01-02"), Some(86_400_000_000_000));
         assert!(parse_date("tomorrow").is_none());
+        // The W3C profile of ISO 8601.
+        assert_eq!(parse_date("1970"), Some(1_970_000_000_000));
+        assert_eq!(parse_date("1970-02"), Some(31 * 86_400_000_000_000));
+        assert_eq!(parse_date("1970-01-01T00:01Z"), Some(60_000_000_000));
+        assert_eq!(parse_date("1970-01-01T01:01+01:00"), Some(60_000_000_000));
+        assert_eq!(parse_date("1970-01-01T00:00:00.5Z"), Some(500_000_000));
+        assert!(parse_date("1970-01-01T00Z").is_none() && parse_date("1970-1").is_none());
     }
 }

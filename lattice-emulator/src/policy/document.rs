@@ -64,6 +64,71 @@ pub(super) struct Negatable<T> {
     pub(super) value: T,
 }
 
+/// A JSON value whose objects never repeat a key. `serde_json::Value` keeps the last of
+/// two `"StringEquals"` silently, dropping the first one's conditions; JSON (RFC 8259,
+/// section 4) leaves duplicate names to the reader, so a policy with them is refused
+/// rather than read one way here and maybe another way by AWS.
+struct UniqueKeys(Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(UniqueKeysVisitor)
+            .map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut list = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            list.push(item);
+        }
+        Ok(Value::Array(list))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key \"{key}\": JSON does not say which one counts"
+                )));
+            }
+            let UniqueKeys(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
 /// "Auth policy size: 10 Kilobytes", not adjustable ("Quotas for Amazon VPC Lattice").
 /// IAM's identity-based policies are smaller still. It also bounds the work of matching.
 const MAX_POLICY_BYTES: usize = 10 * 1024;
@@ -107,13 +172,13 @@ impl Policy {
                 ),
             ));
         }
-        let document: Value = serde_json::from_str(json).map_err(|error| {
+        let document = serde_json::from_str::<UniqueKeys>(json).map_err(|error| {
             PolicyError::new(
                 format!("line {} column {}", error.line(), error.column()),
                 format!("invalid JSON: {}", json_reason(&error)),
             )
         })?;
-        parse_document(&document)
+        parse_document(&document.0)
     }
 
     /// The policy of an `AWS_IAM` level with no auth policy attached: it allows nothing

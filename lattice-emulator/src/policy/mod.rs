@@ -7,7 +7,11 @@
 //! allow (Lattice User Guide, "Control access to VPC Lattice services using auth
 //! policies", "How authorization works"; IAM User Guide, "Policy evaluation logic").
 //! [`evaluate`] does that and returns a [`Decision`] naming the policy and statement that
-//! decided.
+//! decided. "For authorization to succeed, both auth policies and identity-based
+//! policies need to have explicit allow statements" (same page), so this is an AND, not
+//! IAM's same-account "either allows". The emulator has no IAM: with no identity-based
+//! policy given ([`Policies::identity`] is `None`) that check is skipped, where real
+//! Lattice would need the caller's own policies to allow `vpc-lattice-svcs:Invoke`.
 //!
 //! ```
 //! use std::time::SystemTime;
@@ -96,6 +100,9 @@
 //!   the strict six-part rule their own page states ("each of the six colon-delimited
 //!   components of the ARN is checked separately"). A wildcard in the service part is
 //!   refused ("you can't use a wildcard in the service segment").
+//! - **A JSON key repeated** in one object (two `"StringEquals"` in a `Condition`) is
+//!   refused: JSON leaves it to the reader (RFC 8259, section 4), and reading the last
+//!   one, as `serde_json` does, would drop the first one's conditions unseen.
 //! - **An allow** reports the most specific policy that allowed (service, then network,
 //!   then identity); an explicit deny reports the first deny found, network first.
 
