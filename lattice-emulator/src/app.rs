@@ -3,12 +3,13 @@
 //! hand to a target. A refusal ends the request at its step and is logged.
 
 use std::{
-    collections::HashMap,
     fmt,
+    net::SocketAddr,
     sync::{Arc, PoisonError, RwLock},
     time::{Duration, SystemTime},
 };
 
+use arc_swap::ArcSwap;
 use http::{
     HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode,
     header::{DATE, HOST},
@@ -17,10 +18,13 @@ use http::{
 use hyper::body::Incoming;
 
 use crate::{
-    AuthType, Clock, KeyStore, RequestRecord, SIGNING_NAME, SOURCE_VPC_ARN, Service, Verdict,
+    Clock, KeyStore, RequestRecord, SIGNING_NAME, Service, Target, Verdict,
     log::RequestLog,
+    policy::{Decision, RequestContext},
+    routes::{Route, Routes},
     targets::{
         self, Caller, IDENTITY_HEADER, ResponseBody,
+        forward::{self, ForwardClient},
         grpc::{GreeterServer, GreeterTarget},
         text,
     },
@@ -30,16 +34,31 @@ use crate::{
 const NETWORK_HEADER: &str = "x-amzn-lattice-network";
 const TARGET_HEADER: &str = "x-amzn-lattice-target";
 const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
+/// Why the emulator allowed or denied a request: the policy decision as compact JSON.
+pub(crate) const DECISION_HEADER: &str = "x-lattice-emulator-decision";
+/// The `tracing` target of the decision log: one event per policy decision.
+pub(crate) const DECISION_TARGET: &str = "lattice_emulator::decision";
+/// Headers policies never see: they are the caller's credentials.
+const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "x-amz-security-token"];
 
 /// Shared state behind every connection of one emulator.
 #[derive(Debug)]
 pub(crate) struct App {
-    pub(crate) services: HashMap<String, Service>,
+    pub(crate) routes: ArcSwap<Routes>,
     pub(crate) keys: KeyStore,
     pub(crate) clock: ClockCell,
     pub(crate) log: RequestLog,
     pub(crate) max_skew: Duration,
     pub(crate) greeter: GreeterServer<GreeterTarget>,
+    pub(crate) forward: ForwardClient,
+}
+
+/// The connection a request came in on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Connection {
+    pub(crate) peer: SocketAddr,
+    pub(crate) local: SocketAddr,
+    pub(crate) tls: bool,
 }
 
 /// The emulator's replaceable notion of "now".
@@ -51,14 +70,17 @@ pub(crate) struct ClockCell(Arc<RwLock<Clock>>);
 impl App {
     pub(crate) async fn handle(
         self: Arc<Self>,
+        connection: Connection,
         mut request: Request<Incoming>,
     ) -> Response<ResponseBody> {
         let now = self.clock.now();
         let host = routing_host(&request);
         let method = request.method().to_string();
         let path = request.uri().path().to_owned();
+        // One snapshot per request: a reload in between changes nothing for it.
+        let routes = self.routes.load_full();
 
-        let Some(service) = host.as_deref().and_then(|host| self.services.get(host)) else {
+        let Some(route) = host.as_deref().and_then(|host| routes.hosts.get(host)) else {
             tracing::info!(?host, %method, %path, "unknown host");
             let body = format!(
                 "No Lattice service is configured for host {}",
@@ -67,8 +89,9 @@ impl App {
             self.record(host, method, path, Verdict::UnknownHost);
             return with_date(text(StatusCode::NOT_FOUND, body), now);
         };
+        let service = &route.service;
 
-        let verified = match self.authenticate(&request, service, now) {
+        let verified = match self.authenticate(&request, route, now) {
             Ok(verified) => verified,
             Err(rejection) => {
                 tracing::info!(?host, %method, %path, code = rejection.code(), "rejected");
@@ -79,30 +102,45 @@ impl App {
             }
         };
 
+        let access_key_id = verified.as_ref().map(|v| v.access_key_id.clone());
+        if route.access.has_policies() {
+            let ctx = request_context(&request, route, &routes, verified.as_ref(), connection, now);
+            let decision = route.access.decide(&routes, access_key_id.as_deref(), &ctx);
+            log_decision(&decision, &ctx, host.as_deref(), &method);
+            if !decision.is_allowed() {
+                let response = denied(&decision, &ctx);
+                self.record(host, method, path, Verdict::Denied { decision });
+                return with_date(response, now);
+            }
+        }
+
         tracing::info!(
             ?host, %method, %path,
-            access_key_id = verified.as_ref().map(|v| v.access_key_id.as_str()),
+            access_key_id = access_key_id.as_deref(),
             "forwarded"
         );
         add_lattice_headers(request.headers_mut(), service, verified.as_ref());
-        let access_key_id = verified.as_ref().map(|v| v.access_key_id.clone());
         self.record(host, method, path, Verdict::Forwarded { access_key_id });
         if let Some(verified) = verified {
             request.extensions_mut().insert(Caller::from(verified));
         }
-        with_date(targets::dispatch(request, self.greeter.clone()).await, now)
+        let response = match service.target() {
+            Target::Forward(base) => forward::forward(&self.forward, base, request).await,
+            Target::Builtin => targets::dispatch(request, self.greeter.clone()).await,
+        };
+        with_date(response, now)
     }
 
-    /// The caller behind a valid signature on `AWS_IAM` services; `None` on auth-`NONE` ones.
+    /// The caller behind a valid signature where signatures are checked; `None` where they
+    /// are not, and for unsigned requests to services whose policies decide about them.
     fn authenticate(
         &self,
         request: &Request<Incoming>,
-        service: &Service,
+        route: &Route,
         now: SystemTime,
     ) -> Result<Option<Verified>, Rejection> {
-        match service.auth() {
-            AuthType::AwsIam => {}
-            AuthType::None => return Ok(None),
+        if !route.access.is_authenticated(&route.service) {
+            return Ok(None);
         }
         let view = RequestView {
             method: request.method().as_str(),
@@ -113,9 +151,14 @@ impl App {
         };
         let options = VerifyOptions {
             max_skew: self.max_skew,
-            ..VerifyOptions::new(service.region())
+            ..VerifyOptions::new(route.service.region())
         };
-        verifier::verify(&view, &self.keys, &options, now).map(Some)
+        match verifier::verify(&view, &self.keys, &options, now) {
+            Ok(verified) => Ok(Some(verified)),
+            // No signature: an anonymous caller, for the auth policies to judge.
+            Err(Rejection::AccessDenied(_)) if route.access.has_policies() => Ok(None),
+            Err(rejection) => Err(rejection),
+        }
     }
 
     fn record(&self, host: Option<String>, method: String, path: String, verdict: Verdict) {
@@ -126,6 +169,100 @@ impl App {
             verdict,
         });
     }
+}
+
+/// Everything the policies may look at, from the request as received.
+fn request_context<B>(
+    request: &Request<B>,
+    route: &Route,
+    routes: &Routes,
+    verified: Option<&Verified>,
+    connection: Connection,
+    now: SystemTime,
+) -> RequestContext {
+    let service = &route.service;
+    let headers = request
+        .headers()
+        .iter()
+        .filter(|(name, _)| !CREDENTIAL_HEADERS.contains(&name.as_str()))
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect();
+    RequestContext {
+        caller: verified.map(|v| routes.caller(&v.access_key_id, &v.principal)),
+        method: request.method().as_str().to_owned(),
+        path: request.uri().path().to_owned(),
+        query: decoded_query(request.uri().query()),
+        headers,
+        port: connection.local.port(),
+        service_arn: service.arn(),
+        service_network_arn: route.network_arn(),
+        source_vpc: service.source_vpc().map(str::to_owned),
+        source_vpc_owner_account: service.source_vpc().map(|_| service.account().to_owned()),
+        source_ip: Some(connection.peer.ip()),
+        now,
+        secure_transport: connection.tls,
+    }
+}
+
+/// `a=1&b=x%20y` as `[("a", "1"), ("b", "x y")]`; `+` stays `+` (RFC 3986, not forms).
+fn decoded_query(query: Option<&str>) -> Vec<(String, String)> {
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key), decode(value))
+        })
+        .collect()
+}
+
+fn log_decision(decision: &Decision, ctx: &RequestContext, host: Option<&str>, method: &str) {
+    let principal = ctx
+        .caller
+        .as_ref()
+        .map_or("anonymous", |caller| caller.principal_arn.as_str());
+    tracing::info!(
+        target: DECISION_TARGET,
+        host,
+        method,
+        principal,
+        resource = %ctx.resource_arn(),
+        decision = %decision_json(decision),
+        "policy decision"
+    );
+}
+
+/// A decision as compact JSON, the shape `policy check` prints.
+fn decision_json(decision: &Decision) -> String {
+    serde_json::to_string(decision).unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
+}
+
+/// Lattice's answer to a request its auth policies deny, with the emulator's explanation.
+fn denied(decision: &Decision, ctx: &RequestContext) -> Response<ResponseBody> {
+    let code = "AccessDeniedException";
+    let message = decision.lattice_message(ctx);
+    let mut response = text(StatusCode::FORBIDDEN, format!("{code}: {message}\n"));
+    let headers = response.headers_mut();
+    headers.insert(
+        HeaderName::from_static(ERROR_TYPE_HEADER),
+        HeaderValue::from_static(code),
+    );
+    match HeaderValue::from_bytes(decision_json(decision).as_bytes()) {
+        Ok(value) => {
+            headers.insert(HeaderName::from_static(DECISION_HEADER), value);
+        }
+        Err(error) => tracing::warn!(%error, "cannot send the decision header"),
+    }
+    response
 }
 
 // === impl ClockCell ===
@@ -211,7 +348,7 @@ fn add_lattice_headers(headers: &mut HeaderMap, service: &Service, verified: Opt
         service.service_network_arn(),
         service.target_group_arn()
     );
-    let network = format!("SourceVpcArn={SOURCE_VPC_ARN}");
+    let network = format!("SourceVpcArn={}", service.source_vpc_arn());
     for (name, value) in [
         (IDENTITY_HEADER, identity),
         (TARGET_HEADER, target),
@@ -237,6 +374,20 @@ fn with_date(mut response: Response<ResponseBody>, now: SystemTime) -> Response<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_pairs_are_decoded_in_order() {
+        assert_eq!(
+            decoded_query(Some("b=x%20y&a=1&flag&&c=%2B+")),
+            [
+                ("b".to_owned(), "x y".to_owned()),
+                ("a".to_owned(), "1".to_owned()),
+                ("flag".to_owned(), String::new()),
+                ("c".to_owned(), "++".to_owned()),
+            ]
+        );
+        assert!(decoded_query(None).is_empty());
+    }
 
     fn request(uri: &str, host: Option<&str>) -> Request<()> {
         let mut builder = Request::builder().uri(uri);

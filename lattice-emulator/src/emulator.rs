@@ -1,20 +1,20 @@
 //! [`Emulator`] and its builder: bind the listeners, generate the certificates, serve.
 
 use std::{
-    collections::HashMap,
     fmt,
     net::{Ipv4Addr, SocketAddr},
-    sync::Arc,
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, SystemTime},
 };
 
+use arc_swap::ArcSwap;
 use rustls::{ClientConfig, pki_types::CertificateDer};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
-    DEFAULT_MAX_SKEW, Error, KeyStore, RequestRecord, Service, app, default_services, log, server,
-    targets, tls,
+    Config, DEFAULT_MAX_SKEW, Error, KeyStore, RequestRecord, Service, app, default_services, log,
+    routes::Routes, server, targets, tls,
 };
 
 /// How many requests [`Emulator::requests`] remembers by default.
@@ -29,6 +29,7 @@ pub struct EmulatorBuilder {
     http_addr: SocketAddr,
     allow_non_loopback: bool,
     services: Vec<Service>,
+    config: Option<Config>,
     keys: Option<KeyStore>,
     clock: Clock,
     max_skew: Duration,
@@ -41,7 +42,11 @@ pub struct Emulator {
     http_addr: SocketAddr,
     ca_pem: String,
     ca_der: CertificateDer<'static>,
-    services: Vec<Service>,
+    app: Arc<app::App>,
+    /// Issues the TLS listener's certificate, again when a reload changes the hosts.
+    issuer: Arc<tls::Issuer>,
+    /// The access key ids the current configuration added to the key store.
+    config_keys: Mutex<Vec<String>>,
     keys: KeyStore,
     clock: app::ClockCell,
     log: log::RequestLog,
@@ -80,6 +85,14 @@ impl EmulatorBuilder {
         self.services
             .retain(|existing| existing.host() != service.host());
         self.services.push(service);
+        self
+    }
+
+    /// Serves exactly what `config` declares (its services replace the builder's), each
+    /// under Lattice's auth types and auth policies, and accepts its `[[identity]]` keys:
+    /// added to the [`Self::key_store`] if one is given, else the only keys accepted.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
         self
     }
 
@@ -132,34 +145,44 @@ impl EmulatorBuilder {
                  test identity's secret is public"
             );
         }
-        let hosts: Vec<String> = self.services.iter().map(|s| s.host().to_owned()).collect();
+        let from_config = self.config.is_some();
+        let (routes, secrets) = match self.config {
+            Some(config) => (config.routes, config.secrets),
+            None => (Routes::signature_only(&self.services), Vec::new()),
+        };
+        let hosts: Vec<String> = routes.hosts.keys().cloned().collect();
         let certificates = tls::Certificates::generate(&hosts)?;
         let https = bind(self.https_addr).await?;
         let http = bind(self.http_addr).await?;
         let https_addr = local_addr(&https, self.https_addr)?;
         let http_addr = local_addr(&http, self.http_addr)?;
 
-        let keys = self.keys.unwrap_or_else(KeyStore::with_test_identity);
+        let keys = match self.keys {
+            Some(keys) => keys,
+            None if from_config => KeyStore::new(),
+            None => KeyStore::with_test_identity(),
+        };
+        let config_keys = secrets.iter().map(|s| s.access_key_id.clone()).collect();
+        for secret in secrets {
+            keys.insert(secret);
+        }
         let clock = app::ClockCell::new(self.clock);
         let log = log::RequestLog::new(self.request_log_capacity);
         let app = Arc::new(app::App {
-            services: self
-                .services
-                .iter()
-                .map(|service| (service.host().to_owned(), service.clone()))
-                .collect::<HashMap<_, _>>(),
+            routes: ArcSwap::from_pointee(routes),
             keys: keys.clone(),
             clock: clock.clone(),
             log: log.clone(),
             max_skew: self.max_skew,
             greeter: targets::grpc::GreeterServer::new(targets::grpc::GreeterTarget),
+            forward: targets::forward::client(),
         });
 
         let (shutdown, signal) = watch::channel(());
         let acceptor = TlsAcceptor::from(certificates.server_config);
         let listeners = vec![
             server::spawn_listener(https, Some(acceptor), app.clone(), signal.clone()),
-            server::spawn_listener(http, None, app, signal),
+            server::spawn_listener(http, None, app.clone(), signal),
         ];
         tracing::info!(%https_addr, %http_addr, "Lattice emulator listening");
         Ok(Emulator {
@@ -167,7 +190,9 @@ impl EmulatorBuilder {
             http_addr,
             ca_pem: certificates.ca_pem,
             ca_der: certificates.ca_der,
-            services: self.services,
+            app,
+            issuer: certificates.issuer,
+            config_keys: Mutex::new(config_keys),
             keys,
             clock,
             log,
@@ -185,6 +210,7 @@ impl Default for EmulatorBuilder {
             http_addr: any_loopback_port,
             allow_non_loopback: false,
             services: default_services(),
+            config: None,
             keys: None,
             clock: Arc::new(SystemTime::now),
             max_skew: DEFAULT_MAX_SKEW,
@@ -200,6 +226,7 @@ impl fmt::Debug for EmulatorBuilder {
             .field("http_addr", &self.http_addr)
             .field("allow_non_loopback", &self.allow_non_loopback)
             .field("services", &self.services)
+            .field("config", &self.config)
             .field("keys", &self.keys)
             .field("max_skew", &self.max_skew)
             .field("request_log_capacity", &self.request_log_capacity)
@@ -252,9 +279,39 @@ impl Emulator {
         tls::client_config(&self.ca_der)
     }
 
-    /// The services (virtual hosts) being served.
-    pub fn services(&self) -> &[Service] {
-        &self.services
+    /// The services (virtual hosts) being served, sorted by host.
+    pub fn services(&self) -> Vec<Service> {
+        self.app.routes.load().services()
+    }
+
+    /// Serves `config` from the next request on, as [`EmulatorBuilder::config`] would;
+    /// requests already under way finish under the configuration they started with. The
+    /// keys of the previous configuration's `[[identity]]` entries are removed from the
+    /// key store and the new ones added, and the TLS certificate is issued again (by the
+    /// same CA) if the hosts changed.
+    pub fn reload(&self, config: Config) {
+        let Config { routes, secrets } = config;
+        let mut config_keys = self
+            .config_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for id in config_keys.drain(..) {
+            self.keys.remove(&id);
+        }
+        for secret in secrets {
+            config_keys.push(secret.access_key_id.clone());
+            self.keys.insert(secret);
+        }
+        let mut hosts: Vec<String> = routes.hosts.keys().cloned().collect();
+        let mut old_hosts: Vec<String> = self.app.routes.load().hosts.keys().cloned().collect();
+        hosts.sort_unstable();
+        old_hosts.sort_unstable();
+        if hosts != old_hosts
+            && let Err(error) = self.issuer.reissue(&hosts)
+        {
+            tracing::warn!(%error, "cannot issue a certificate for the new hosts; TLS keeps the old one");
+        }
+        self.app.routes.store(Arc::new(routes));
     }
 
     /// The live key store: inserting or removing keys takes effect on the next request.
@@ -305,7 +362,7 @@ impl fmt::Debug for Emulator {
         f.debug_struct("Emulator")
             .field("https_addr", &self.https_addr)
             .field("http_addr", &self.http_addr)
-            .field("services", &self.services)
+            .field("services", &self.services())
             .field("keys", &self.keys)
             .finish_non_exhaustive()
     }

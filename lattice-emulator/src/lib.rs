@@ -30,6 +30,10 @@
 //! # }
 //! ```
 //!
+//! A [`Config`] (the binary's `--config` file) replaces the built-in services with a
+//! team's own: identities, service networks and services under their auth policies
+//! ([`policy`]), with the team's app as a streamed forwarding target.
+//!
 //! The [`verifier`] is written from the AWS specification and shares no code with any
 //! signer, so a signer's bug cannot hide behind the same bug in the checker; it is proven
 //! on the official AWS SigV4/SigV4A test vectors (`tests/suite_vectors.rs`).
@@ -40,16 +44,20 @@
 #![warn(missing_docs)]
 
 mod app;
+mod config;
 mod emulator;
 mod error;
 mod keys;
 mod log;
+pub mod policy;
+mod routes;
 mod server;
 mod services;
 mod targets;
 mod tls;
 pub mod verifier;
 
+pub use config::{Config, ConfigError};
 pub use emulator::{Clock, DEFAULT_REQUEST_LOG_CAPACITY, Emulator, EmulatorBuilder};
 pub use error::Error;
 pub use keys::{
@@ -58,7 +66,7 @@ pub use keys::{
 pub use log::{RequestRecord, Verdict};
 pub use services::{
     ACCOUNT_ID, AuthType, INVENTORY_HOST, INVENTORY_REGION, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST,
-    ORDERS_REGION, SOURCE_VPC_ARN, Service, default_services,
+    ORDERS_REGION, SOURCE_VPC_ARN, Service, Target, default_services,
 };
 pub use targets::download::pattern_byte;
 pub use tls::Certificates;

@@ -5,6 +5,8 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
+use crate::policy::Decision;
+
 /// What the emulator did with one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -18,6 +20,11 @@ pub enum Verdict {
     Rejected {
         /// The code sent in `x-amzn-errortype`.
         code: &'static str,
+    },
+    /// Denied by the auth policies: answered 403 `AccessDeniedException`.
+    Denied {
+        /// Why, as `policy check` would explain it.
+        decision: Decision,
     },
     /// No service matched the host: answered 404.
     UnknownHost,

@@ -8,12 +8,15 @@ use std::{
     process::ExitCode,
 };
 
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
 use lattice_emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_PRINCIPAL, DEFAULT_SECRET_ACCESS_KEY, Emulator, KeyStore,
-    ORDERS_HOST, ORDERS_REGION, SIGNING_NAME, Secret,
+    Config, DEFAULT_ACCESS_KEY_ID, DEFAULT_PRINCIPAL, DEFAULT_SECRET_ACCESS_KEY, Emulator,
+    KeyStore, ORDERS_HOST, ORDERS_REGION, SIGNING_NAME, Secret,
 };
+use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
+
+mod policy_check;
 
 /// BSD `EX_USAGE`: the command line was wrong.
 const EX_USAGE: u8 = 64;
@@ -26,10 +29,27 @@ const EX_SOFTWARE: u8 = 70;
 #[command(
     version,
     about,
-    after_help = "Exit codes: 0 after SIGINT/SIGTERM, 64 for an invalid command line, \
-        70 if the emulator cannot start."
+    after_help = "Exit codes: 0 after SIGINT/SIGTERM, 64 for an invalid command line or \
+        --config file, 70 if the emulator cannot start. SIGHUP reloads --config."
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Serve the identities, service networks, services, auth policies and targets this
+    /// TOML file declares instead of the built-in services; reloaded on SIGHUP.
+    #[arg(long, env = "LATTICE_EMULATOR_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Log format on stderr: `text`, or `json` (one object per line) for machines.
+    #[arg(
+        long,
+        env = "LATTICE_EMULATOR_LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+
     /// TLS listener (ALPN h2 and http/1.1); loopback unless --allow-non-loopback.
     #[arg(
         long,
@@ -88,6 +108,21 @@ struct Args {
     principal: String,
 }
 
+/// Without a subcommand, the emulator serves.
+#[derive(Subcommand)]
+enum Command {
+    /// Check auth policies without a server.
+    #[command(subcommand)]
+    Policy(policy_check::PolicyCommand),
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(args) => args,
@@ -101,21 +136,35 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Some(Command::Policy(command)) = args.command {
+        return policy_check::run(command);
+    }
     if let Err(problems) = args.check() {
         for problem in problems {
             eprintln!("lattice-emulator: {problem}");
         }
         return ExitCode::from(EX_USAGE);
     }
+    let config = match args.config.as_deref().map(Config::load).transpose() {
+        Ok(config) => config,
+        Err(error) => {
+            for problem in error.problems() {
+                eprintln!("lattice-emulator: {problem}");
+            }
+            return ExitCode::from(EX_USAGE);
+        }
+    };
     // Logs go to stderr so stdout carries only the banner.
     // Colours only on a terminal: container logs keep plain text.
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+        );
+    match args.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -124,7 +173,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_SOFTWARE);
         }
     };
-    match runtime.block_on(run(args)) {
+    match runtime.block_on(run(args, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("lattice-emulator: {error}");
@@ -138,41 +187,101 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn run(
+    args: Args,
+    config: Option<Config>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let custom_identity = args.access_key_id.is_some();
-    let keys = KeyStore::new();
-    keys.insert(Secret {
-        access_key_id: args
-            .access_key_id
-            .unwrap_or_else(|| DEFAULT_ACCESS_KEY_ID.to_owned()),
-        secret_access_key: args
-            .secret_access_key
-            .unwrap_or_else(|| DEFAULT_SECRET_ACCESS_KEY.to_owned()),
-        session_token: args.session_token,
-        principal: args.principal,
-        session_name: None,
-    });
-
-    let emulator = Emulator::builder()
+    let builder = Emulator::builder()
         .https_addr(args.https_listen)
         .http_addr(args.http_listen)
-        .allow_non_loopback(args.allow_non_loopback)
-        .key_store(keys)
-        .start()
-        .await?;
+        .allow_non_loopback(args.allow_non_loopback);
+    let builder = match config {
+        // The file declares the identities too.
+        Some(config) => {
+            if custom_identity {
+                tracing::warn!(
+                    "--access-key-id (or AWS_ACCESS_KEY_ID) is ignored with --config: \
+                     declare the keys to accept as [[identity]] entries"
+                );
+            }
+            builder.config(config)
+        }
+        None => builder.key_store(command_line_identity(&args)),
+    };
+    let emulator = builder.start().await?;
     if let Some(path) = &args.write_ca {
         std::fs::write(path, emulator.ca_pem())
             .map_err(|error| format!("cannot write the CA to {}: {error}", path.display()))?;
     }
-    print_banner(&emulator, args.write_ca.as_deref(), custom_identity);
+    print_banner(
+        &emulator,
+        args.write_ca.as_deref(),
+        custom_identity,
+        args.config.is_some(),
+    );
 
-    wait_for_signal().await?;
+    // Signal streams are created once, so no signal is lost between two waits.
+    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            result = &mut interrupt => break result?,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => reload(&emulator, args.config.as_deref()),
+        }
+    }
     tracing::info!("shutting down");
     emulator.shutdown().await;
     Ok(())
 }
 
-fn print_banner(emulator: &Emulator, ca_path: Option<&Path>, custom_identity: bool) {
+/// SIGHUP: serve the new `--config` if it is valid, else keep the current one and say why.
+fn reload(emulator: &Emulator, path: Option<&Path>) {
+    let Some(path) = path else {
+        tracing::info!("SIGHUP ignored: there is no --config to reload");
+        return;
+    };
+    match Config::load(path) {
+        Ok(config) => {
+            let services = config.services().len();
+            emulator.reload(config);
+            tracing::info!(config = %path.display(), services, "reloaded the configuration");
+        }
+        Err(error) => tracing::error!(
+            config = %path.display(),
+            %error,
+            "refused the new configuration; still serving the previous one"
+        ),
+    }
+}
+
+/// The one key accepted without --config: the flags', or the built-in test identity.
+fn command_line_identity(args: &Args) -> KeyStore {
+    let keys = KeyStore::new();
+    keys.insert(Secret {
+        access_key_id: args
+            .access_key_id
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ACCESS_KEY_ID.to_owned()),
+        secret_access_key: args
+            .secret_access_key
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SECRET_ACCESS_KEY.to_owned()),
+        session_token: args.session_token.clone(),
+        principal: args.principal.clone(),
+        session_name: None,
+    });
+    keys
+}
+
+fn print_banner(
+    emulator: &Emulator,
+    ca_path: Option<&Path>,
+    custom_identity: bool,
+    from_config: bool,
+) {
     let https = emulator.https_addr();
     let http = emulator.http_addr();
     println!("Lattice emulator listening on https://{https} and http://{http}");
@@ -185,6 +294,10 @@ fn print_banner(emulator: &Emulator, ca_path: Option<&Path>, custom_identity: bo
             service.auth(),
             service.arn()
         );
+    }
+    if from_config {
+        // The file's services and keys are the team's own: no ready-made command.
+        return;
     }
     // Real credentials from the environment are never echoed to the terminal.
     let user = if custom_identity {
@@ -211,15 +324,6 @@ fn print_banner(emulator: &Emulator, ca_path: Option<&Path>, custom_identity: bo
             ip = reachable_ip(https),
         ),
         None => println!("  (start with --write-ca ca.pem, then pass --cacert ca.pem to curl)"),
-    }
-}
-
-/// Wait for Ctrl-C or SIGTERM.
-async fn wait_for_signal() -> std::io::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result,
-        _ = terminate.recv() => Ok(()),
     }
 }
 

@@ -18,7 +18,7 @@ use tokio::{
 };
 use tokio_rustls::TlsAcceptor;
 
-use crate::app::App;
+use crate::app::{App, Connection};
 
 /// Bounds a stalled TLS client so it cannot pin a task forever.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,10 +86,23 @@ async fn serve_connection(
     watcher: Watcher,
     mut shutdown: watch::Receiver<()>,
 ) {
+    let local = match stream.local_addr() {
+        Ok(local) => local,
+        Err(error) => {
+            tracing::debug!(%peer, %error, "connection closed before it was served");
+            return;
+        }
+    };
+    let mut connection = Connection {
+        peer,
+        local,
+        tls: false,
+    };
     let Some(tls) = tls else {
-        serve_http(stream, peer, app, watcher).await;
+        serve_http(stream, connection, app, watcher).await;
         return;
     };
+    connection.tls = true;
     let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream));
     let stream = tokio::select! {
         _ = shutdown.changed() => return,
@@ -105,17 +118,18 @@ async fn serve_connection(
             }
         },
     };
-    serve_http(stream, peer, app, watcher).await;
+    serve_http(stream, connection, app, watcher).await;
 }
 
 /// HTTP/1.1 or HTTP/2 (ALPN `h2` or the h2c prior-knowledge preface), detected per connection.
-async fn serve_http<I>(io: I, peer: SocketAddr, app: Arc<App>, watcher: Watcher)
+async fn serve_http<I>(io: I, connection: Connection, app: Arc<App>, watcher: Watcher)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let peer = connection.peer;
     let service = service_fn(move |request| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(app.handle(request).await) }
+        async move { Ok::<_, Infallible>(app.handle(connection, request).await) }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new());

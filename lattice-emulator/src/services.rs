@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use http::Uri;
 use sha2::{Digest, Sha256};
 
 /// The account every emulated ARN lives in.
@@ -33,6 +34,17 @@ pub enum AuthType {
     None,
 }
 
+/// Where a service hands the requests it lets through.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Target {
+    /// The built-in targets: echo, `/download`, `/upload`, `/slow-headers` and gRPC.
+    #[default]
+    Builtin,
+    /// A team's own app at this `http://` base URL; requests and responses stream through.
+    Forward(Uri),
+}
+
 /// One host name the emulator routes, and the Lattice service behind it.
 ///
 /// Several hosts may share a service (a custom domain and the generated
@@ -41,8 +53,12 @@ pub enum AuthType {
 pub struct Service {
     host: String,
     region: String,
+    account: String,
     auth: AuthType,
     service_id: String,
+    network_arn: Option<String>,
+    source_vpc: Option<String>,
+    target: Target,
 }
 
 // === impl AuthType ===
@@ -77,9 +93,43 @@ impl Service {
         Self {
             host,
             region: region.into(),
+            account: ACCOUNT_ID.to_owned(),
             auth,
             service_id,
+            network_arn: None,
+            source_vpc: None,
+            target: Target::Builtin,
         }
+    }
+
+    /// Takes the region, account and service id from a service ARN,
+    /// `arn:aws:vpc-lattice:<region>:<account>:service/<id>`; `None` if it is not one.
+    pub fn with_arn(mut self, arn: &str) -> Option<Self> {
+        let (region, account, service_id) = parse_service_arn(arn)?;
+        self.region = region.to_owned();
+        self.account = account.to_owned();
+        self.service_id = service_id.to_owned();
+        Some(self)
+    }
+
+    /// Puts the service in the service network with this ARN (reported to targets in
+    /// `x-amzn-lattice-target`).
+    pub fn with_network_arn(mut self, arn: impl Into<String>) -> Self {
+        self.network_arn = Some(arn.into());
+        self
+    }
+
+    /// The VPC requests appear to come from, e.g. `vpc-0abc` (default
+    /// [`SOURCE_VPC_ARN`]'s VPC).
+    pub fn with_source_vpc(mut self, vpc_id: impl Into<String>) -> Self {
+        self.source_vpc = Some(vpc_id.into());
+        self
+    }
+
+    /// Hands accepted requests to `target` instead of the built-in targets.
+    pub fn with_target(mut self, target: Target) -> Self {
+        self.target = target;
+        self
     }
 
     /// Uses `service_id` (e.g. `svc-0123456789abcdef0`) instead of the derived one.
@@ -108,28 +158,55 @@ impl Service {
         &self.service_id
     }
 
+    /// The account the service belongs to ([`ACCOUNT_ID`] unless set by [`Self::with_arn`]).
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
     /// `arn:aws:vpc-lattice:<region>:<account>:service/<id>`.
     pub fn arn(&self) -> String {
         format!(
-            "arn:aws:vpc-lattice:{}:{ACCOUNT_ID}:service/{}",
-            self.region, self.service_id
+            "arn:aws:vpc-lattice:{}:{}:service/{}",
+            self.region, self.account, self.service_id
         )
     }
 
-    /// The service network the emulator pretends every service belongs to.
+    /// The service network the service belongs to: the one set with
+    /// [`Self::with_network_arn`], or one the emulator pretends every service belongs to.
     pub fn service_network_arn(&self) -> String {
-        format!(
-            "arn:aws:vpc-lattice:{}:{ACCOUNT_ID}:servicenetwork/sn-0123456789abcdef0",
-            self.region
-        )
+        match &self.network_arn {
+            Some(arn) => arn.clone(),
+            None => format!(
+                "arn:aws:vpc-lattice:{}:{}:servicenetwork/sn-0123456789abcdef0",
+                self.region, self.account
+            ),
+        }
+    }
+
+    /// The VPC id requests appear to come from, if set with [`Self::with_source_vpc`].
+    pub fn source_vpc(&self) -> Option<&str> {
+        self.source_vpc.as_deref()
+    }
+
+    /// The ARN of the VPC requests appear to come from (`x-amzn-lattice-network`).
+    pub fn source_vpc_arn(&self) -> String {
+        match &self.source_vpc {
+            Some(vpc) => format!("arn:aws:ec2:{}:{}:vpc/{vpc}", self.region, self.account),
+            None => SOURCE_VPC_ARN.to_owned(),
+        }
+    }
+
+    /// Where accepted requests go.
+    pub fn target(&self) -> &Target {
+        &self.target
     }
 
     /// The target group requests are forwarded to, derived from the service id.
     pub fn target_group_arn(&self) -> String {
         let suffix = self.service_id.trim_start_matches("svc-");
         format!(
-            "arn:aws:vpc-lattice:{}:{ACCOUNT_ID}:targetgroup/tg-{suffix}",
-            self.region
+            "arn:aws:vpc-lattice:{}:{}:targetgroup/tg-{suffix}",
+            self.region, self.account
         )
     }
 }
@@ -142,6 +219,22 @@ pub fn default_services() -> Vec<Service> {
             .with_service_id(ORDERS_SERVICE_ID),
         Service::new(INVENTORY_HOST, INVENTORY_REGION, AuthType::AwsIam),
     ]
+}
+
+/// `(region, account, service id)` of `arn:aws:vpc-lattice:<region>:<account>:service/<id>`.
+pub(crate) fn parse_service_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (_partition, rest) = rest.split_once(':')?;
+    let rest = rest.strip_prefix("vpc-lattice:")?;
+    let (region, rest) = rest.split_once(':')?;
+    let (account, resource) = rest.split_once(':')?;
+    let service_id = resource.strip_prefix("service/")?;
+    let well_formed = !region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && service_id.starts_with("svc-")
+        && !service_id.contains('/');
+    well_formed.then_some((region, account, service_id))
 }
 
 /// Generated Lattice names look like `<name>-<17 hex digits>.<hash>.vpc-lattice-svcs.<region>.on.aws`.
@@ -169,6 +262,25 @@ mod tests {
             service.arn(),
             "arn:aws:vpc-lattice:us-west-2:123456789012:service/svc-0123456789abcdef0"
         );
+    }
+
+    #[test]
+    fn service_arns_give_region_account_and_id() {
+        let arn = "arn:aws:vpc-lattice:eu-west-1:111122223333:service/svc-0abc";
+        let service = Service::new("a.example", "us-west-2", AuthType::AwsIam)
+            .with_arn(arn)
+            .unwrap();
+        assert_eq!(service.arn(), arn);
+        assert_eq!(service.region(), "eu-west-1");
+        assert_eq!(service.account(), "111122223333");
+        for bad in [
+            "arn:aws:vpc-lattice:eu-west-1:111122223333:servicenetwork/sn-1",
+            "arn:aws:vpc-lattice:eu-west-1:1111:service/svc-1",
+            "arn:aws:s3:::bucket",
+            "svc-0abc",
+        ] {
+            assert_eq!(parse_service_arn(bad), None, "{bad}");
+        }
     }
 
     #[test]

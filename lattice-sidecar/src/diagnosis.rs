@@ -109,14 +109,29 @@ impl Forbidden {
         let (code, message) = parse_error_body(self.error_type.as_deref(), &text);
         let message = self.scrub(&message);
         let likely_cause = diagnose(&code, &message);
-        tracing::warn!(
-            target: TARGET,
-            upstream,
-            code = %code,
-            message = %message,
-            likely_cause,
-            "VPC Lattice refused the request with 403; passed through unchanged"
-        );
+        if let Some(denied) = PolicyDeny::parse(&message) {
+            tracing::warn!(
+                target: TARGET,
+                upstream,
+                code = %code,
+                principal = denied.principal,
+                resource = denied.resource,
+                reason = denied.reason,
+                likely_cause,
+                "policy deny: {} may not invoke {}; passed through unchanged",
+                denied.principal,
+                denied.resource,
+            );
+        } else {
+            tracing::warn!(
+                target: TARGET,
+                upstream,
+                code = %code,
+                message = %message,
+                likely_cause,
+                "VPC Lattice refused the request with 403; passed through unchanged"
+            );
+        }
         if tracing::enabled!(target: TARGET, tracing::Level::DEBUG)
             && let Some(head) = self.head.as_ref().and_then(|slot| slot.0.get())
             && let Some(creq) = canonical_request(head, self.path_encoding)
@@ -139,6 +154,36 @@ impl fmt::Debug for Forbidden {
             .field("error_type", &self.error_type)
             .field("captured", &self.body.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Who was refused what, from Lattice's access-denied message: "User: <principal> is not
+/// authorized to perform: vpc-lattice-svcs:Invoke on resource: <arn> because <reason>".
+#[derive(Debug, PartialEq, Eq)]
+struct PolicyDeny<'a> {
+    principal: &'a str,
+    resource: &'a str,
+    /// What follows the resource: "because no service-based policy allows the ... action"
+    /// or "with an explicit deny in a service-based policy".
+    reason: Option<&'a str>,
+}
+
+impl<'a> PolicyDeny<'a> {
+    fn parse(message: &'a str) -> Option<Self> {
+        let rest = message.trim().strip_prefix("User: ")?;
+        let (principal, rest) = rest.split_once(" is not authorized to perform: ")?;
+        let (_action, rest) = rest.split_once(" on resource: ")?;
+        // ARNs hold no spaces: the resource ends at the first one.
+        let (resource, reason) = match rest.trim().split_once(' ') {
+            Some((resource, reason)) => (resource, Some(reason.trim())),
+            None => (rest, None),
+        };
+        let resource = resource.trim();
+        (!principal.is_empty() && !resource.is_empty()).then_some(Self {
+            principal,
+            resource,
+            reason,
+        })
     }
 }
 
@@ -257,6 +302,57 @@ mod tests {
         assert_eq!(code, "InvalidSignatureException");
         assert!(!message.contains("more"));
         assert!(diagnose(&code, &message).starts_with("clock skew"));
+    }
+
+    #[test]
+    fn policy_denies_name_principal_and_resource() {
+        // Lattice's wording, as AWS workshop transcripts show it, and the emulator's.
+        let cases = [
+            (
+                "AccessDeniedException: User: arn:aws:sts::12345678910:assumed-role/vpc-lattice-sigv4-client/eks-eks-cluste-demo-clust-1b575f8d is not authorized to perform: vpc-lattice-svcs:Invoke on resource: arn:aws:vpc-lattice:eu-west-1:12345678910:service/svc-002349360ddc5a463/ because no service-based policy allows the vpc-lattice-svcs:Invoke action\n",
+                "arn:aws:sts::12345678910:assumed-role/vpc-lattice-sigv4-client/eks-eks-cluste-demo-clust-1b575f8d",
+                "arn:aws:vpc-lattice:eu-west-1:12345678910:service/svc-002349360ddc5a463/",
+                Some("because no service-based policy allows the vpc-lattice-svcs:Invoke action"),
+            ),
+            (
+                "AccessDeniedException: User: anonymous is not authorized to perform: vpc-lattice-svcs:Invoke on resource: arn:aws:vpc-lattice:us-west-2:097381749469:service/svc-061f66f60654b5c6f/ because no network-based policy allows the vpc-lattice-svcs:Invoke action",
+                "anonymous",
+                "arn:aws:vpc-lattice:us-west-2:097381749469:service/svc-061f66f60654b5c6f/",
+                Some("because no network-based policy allows the vpc-lattice-svcs:Invoke action"),
+            ),
+            (
+                "AccessDeniedException: User: arn:aws:sts::111122223333:assumed-role/app/s1 is not authorized to perform: vpc-lattice-svcs:Invoke on resource: arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0123456789abcdef0/admin with an explicit deny in a service-based policy\n",
+                "arn:aws:sts::111122223333:assumed-role/app/s1",
+                "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0123456789abcdef0/admin",
+                Some("with an explicit deny in a service-based policy"),
+            ),
+            (
+                "AccessDeniedException: User: anonymous is not authorized to perform: vpc-lattice-svcs:Invoke on resource: arn:aws:vpc-lattice:us-west-2:123456789012:service/svc-0123456789abcdef0/orders/42\n",
+                "anonymous",
+                "arn:aws:vpc-lattice:us-west-2:123456789012:service/svc-0123456789abcdef0/orders/42",
+                None,
+            ),
+        ];
+        for (body, principal, resource, reason) in cases {
+            let (code, message) = parse_error_body(Some("AccessDeniedException"), body);
+            let denied = PolicyDeny::parse(&message).unwrap_or_else(|| panic!("{message}"));
+            assert_eq!(
+                denied,
+                PolicyDeny {
+                    principal,
+                    resource,
+                    reason
+                }
+            );
+            assert_eq!(code, "AccessDeniedException");
+        }
+        for other in [
+            "Signature expired: 20200101T000000Z is now earlier than 20240101",
+            "User: x is not authorized",
+            "User:  is not authorized to perform: a on resource: b",
+        ] {
+            assert_eq!(PolicyDeny::parse(other), None, "{other}");
+        }
     }
 
     #[test]

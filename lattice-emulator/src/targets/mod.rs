@@ -2,6 +2,7 @@
 
 pub(crate) mod download;
 mod echo;
+pub(crate) mod forward;
 pub(crate) mod grpc;
 mod upload;
 
