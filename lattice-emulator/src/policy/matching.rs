@@ -38,6 +38,10 @@ impl Principal {
             ["arn", _, "iam", "", account, "root"] if is_account_id(account) => {
                 Ok(Self::Account((*account).to_owned()))
             }
+            ["arn", _, "iam", "", _, resource] if resource.starts_with("group/") => Err(format!(
+                "\"{id}\": a group cannot be a principal (\"You cannot identify a user \
+                 group as a principal in a policy\"); name its users instead"
+            )),
             ["arn", _, "iam" | "sts", "", account, resource]
                 if is_account_id(account) && !resource.is_empty() =>
             {
