@@ -705,6 +705,18 @@ fn policy_files_are_named_in_errors() {
             .contains("missing.json: file: cannot read it"),
         "{missing}"
     );
+    // A huge file is refused after reading one byte past the quota, not read whole.
+    let huge = dir.path().join("huge.json");
+    let file = std::fs::File::create(&huge).expect("created");
+    file.set_len(1 << 30).expect("a sparse 1 GiB file");
+    let error = Policy::from_file(&huge).unwrap_err();
+    assert!(
+        error.to_string().ends_with(
+            "huge.json: file: is over the 10 KB Lattice allows for an auth policy \
+             (\"Quotas for Amazon VPC Lattice\", auth policy size)"
+        ),
+        "{error}"
+    );
 }
 
 #[test]
