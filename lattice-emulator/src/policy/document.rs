@@ -436,7 +436,16 @@ fn check_resource(resource: &str, variables: bool) -> Result<(), String> {
              arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0123/*"
         ));
     }
-    if variables && resource.contains("${") {
+    if variables && let Some(first) = resource.find("${") {
+        // "You can use a policy variable in the Resource element, but only in the
+        // resource portion of the ARN. This portion of the ARN appears after the fifth
+        // colon" ("IAM policy elements: Variables and tags").
+        if resource[..first].matches(':').count() < 5 {
+            return Err(format!(
+                "\"{resource}\": a policy variable can stand only in the resource part of \
+                 the ARN, after the fifth colon"
+            ));
+        }
         check_variables(resource)?;
     }
     Ok(())

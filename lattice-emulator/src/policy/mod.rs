@@ -91,7 +91,9 @@
 //!   ("Policy variables with no value"): that policy value matches nothing, so
 //!   `StringEquals`/`StringLike` do not match it and `StringNotEquals`/`StringNotLike`
 //!   do; a `Resource` pattern holding it matches nothing. Variables work in string and
-//!   ARN operators and `Resource` only; elsewhere `${` is text (and so not a number).
+//!   ARN operators and in the resource part of a `Resource` ARN (after its fifth colon;
+//!   one before it is refused), as that page says; elsewhere `${` is text (and so not a
+//!   number).
 //!   `${*}`, `${?}` and every character of a substituted value are literal, never
 //!   wildcards.
 //! - **`Resource`** patterns match each colon-separated part of the ARN on its own,
