@@ -35,6 +35,7 @@ const IF_EXISTS: &str = "IAM, Condition operators: ...IfExists condition operato
 const NULL: &str =
     "IAM, Condition operators: Condition operator to check existence of condition keys";
 const SETS: &str = "IAM, Single-valued vs. multivalued context keys (ForAnyValue / ForAllValues)";
+const NULL_DATASET: &str = "IAM, Single-valued vs. multivalued context keys: ForAllValues \"also returns true if ... the context key value resolves to a null dataset, such as an empty string\"; Null false checks \"the context key exists and its value is not null\"";
 const MULTIPLE: &str = "IAM, Condition: Creating a condition with multiple keys or values";
 const LATTICE_KEYS: &str = "LATTICE, Condition keys that can be used in auth policies";
 const GLOBAL_KEYS: &str = "IAM, AWS global condition context keys";
@@ -374,6 +375,10 @@ fn cases() -> Vec<Case> {
         case("ForAllValues: an absent key is true", SETS).service(allow_if(r#""ForAllValues:StringEquals": {"vpc-lattice-svcs:RequestQueryString/none": ["a"]}"#)).allows("service", json!("Cond")),
         case("ForAnyValue with IfExists: an absent key is true", "IAM, Condition operators: ...IfExists; IAM, Single-valued vs. multivalued context keys").service(allow_if(r#""ForAnyValue:StringEqualsIfExists": {"vpc-lattice-svcs:RequestQueryString/none": ["a"]}"#)).allows("service", json!("Cond")),
         case("ForAnyValue: an absent key is false", SETS).service(allow_if(r#""ForAnyValue:StringEquals": {"vpc-lattice-svcs:RequestQueryString/none": ["a"]}"#)).implicitly_denies("service"),
+        case("ForAllValues: a key whose value is an empty string is a null dataset: true", NULL_DATASET).service(allow_if(r#""ForAllValues:StringEquals": {"vpc-lattice-svcs:RequestHeader/x-empty": "a"}"#)).request(|r| r.headers.push(("x-empty".into(), String::new()))).allows("service", json!("Cond")),
+        case("ForAnyValue: a null dataset is false", NULL_DATASET).service(allow_if(r#""ForAnyValue:StringEquals": {"vpc-lattice-svcs:RequestHeader/x-empty": ""}"#)).request(|r| r.headers.push(("x-empty".into(), String::new()))).implicitly_denies("service"),
+        case("Null false: an empty value is null", NULL_DATASET).service(allow_if(r#""Null": {"vpc-lattice-svcs:RequestHeader/x-empty": "false"}"#)).request(|r| r.headers.push(("x-empty".into(), String::new()))).implicitly_denies("service"),
+        case("an empty value is still a value for StringEquals", OPERATORS).service(allow_if(r#""StringEquals": {"vpc-lattice-svcs:RequestHeader/x-empty": ""}"#)).request(|r| r.headers.push(("x-empty".into(), String::new()))).allows("service", json!("Cond")),
         case("ForAnyValue:StringLike on aws:PrincipalOrgPaths", SETS).service(allow_if(r#""ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-abc123/r-ab12/ou-ab12-11111111/*"}"#)).allows("service", json!("Cond")),
         case("ForAllValues:StringNotEquals on query values", SETS).service(allow_if(r#""ForAllValues:StringNotEquals": {"vpc-lattice-svcs:RequestQueryString/tag": "b"}"#)).implicitly_denies("service"),
 

@@ -233,18 +233,22 @@ impl Condition {
     /// An absent key makes a condition false, except that negated operators are then
     /// true, `...IfExists` is true, `ForAllValues:` is true and `ForAnyValue:` false
     /// ("Condition operators", "...IfExists condition operators"; "Single-valued vs.
-    /// multivalued context keys").
+    /// multivalued context keys"). For `Null` and the set qualifiers, a key whose values
+    /// are all empty strings counts as absent, as that page says.
     pub(super) fn holds(&self, ctx: &RequestContext, variables: bool) -> bool {
         let policy_values = self.policy_values(ctx, variables);
         let request_values = context_values(ctx, &self.key).unwrap_or_default();
         let op = self.operator;
+        // "A null dataset, such as an empty string": `Null` with false checks "the
+        // context key exists and its value is not null", and the set qualifiers treat it
+        // as no key ("Single-valued vs. multivalued context keys").
+        let null_dataset = request_values.iter().all(String::is_empty);
         if op.test == Test::Null {
-            let absent = request_values.is_empty();
             return policy_values
                 .iter()
-                .any(|value| glob_text(value).eq_ignore_ascii_case("true") == absent);
+                .any(|value| glob_text(value).eq_ignore_ascii_case("true") == null_dataset);
         }
-        if request_values.is_empty() {
+        if request_values.is_empty() || (op.set.is_some() && null_dataset) {
             return match op.set {
                 _ if op.if_exists => true,
                 Some(SetQualifier::ForAllValues) => true,
