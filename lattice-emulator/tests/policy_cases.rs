@@ -350,6 +350,8 @@ fn cases() -> Vec<Case> {
         case("Bool on aws:PrincipalIsAWSService: callers are not services", GLOBAL_KEYS).service(allow_if(r#""Bool": {"aws:PrincipalIsAWSService": "false"}"#)).allows("service", json!("Cond")),
         case("IpAddress with a CIDR block", OPERATORS).service(allow_if(r#""IpAddress": {"aws:SourceIp": "10.0.0.0/16"}"#)).allows("service", json!("Cond")),
         case("IpAddress outside the block", OPERATORS).service(allow_if(r#""IpAddress": {"aws:SourceIp": ["192.0.2.0/24", "10.9.0.0/16"]}"#)).implicitly_denies("service"),
+        case("IpAddress with an IPv6 block", OPERATORS).service(allow_if(r#""IpAddress": {"aws:SourceIp": "2001:db8::/32"}"#)).request(|r| r.source_ip = Some("2001:db8::7".parse().expect("an IP"))).allows("service", json!("Cond")),
+        case("an IPv4-mapped IPv6 source is its IPv4 address", OPERATORS).service(allow_if(r#""IpAddress": {"aws:SourceIp": "10.0.0.0/16"}"#)).request(|r| r.source_ip = Some("::ffff:10.0.1.5".parse().expect("an IP"))).allows("service", json!("Cond")),
         case("NotIpAddress", OPERATORS).service(allow_if(r#""NotIpAddress": {"aws:SourceIp": "10.0.0.0/16"}"#)).implicitly_denies("service"),
 
         // --- Absent keys ---

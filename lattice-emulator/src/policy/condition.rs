@@ -405,7 +405,12 @@ pub(super) fn context_values(ctx: &RequestContext, key: &str) -> Option<Vec<Stri
         // Present on every signed request; Lattice callers are never AWS services.
         "aws:principalisawsservice" => caller.and(one("false".to_owned())),
         "aws:username" => one(user_name(&caller?.principal_arn)?.to_owned()),
-        "aws:sourceip" => ctx.source_ip.map(|ip| ip.to_string()).and_then(one),
+        // A dual-stack listener sees an IPv4 client as ::ffff:a.b.c.d; it is that IPv4
+        // address, which is what an IPv4 CIDR block in a policy means.
+        "aws:sourceip" => ctx
+            .source_ip
+            .map(|ip| ip.to_canonical().to_string())
+            .and_then(one),
         "aws:currenttime" => one(OffsetDateTime::from(ctx.now).format(&Rfc3339).ok()?),
         "aws:epochtime" => one(OffsetDateTime::from(ctx.now).unix_timestamp().to_string()),
         "aws:securetransport" => one(ctx.secure_transport.to_string()),
