@@ -35,6 +35,7 @@ const IF_EXISTS: &str = "IAM, Condition operators: ...IfExists condition operato
 const NULL: &str =
     "IAM, Condition operators: Condition operator to check existence of condition keys";
 const SETS: &str = "IAM, Single-valued vs. multivalued context keys (ForAnyValue / ForAllValues)";
+const NULL_DATASET: &str = "IAM, Single-valued vs. multivalued context keys: ForAllValues \"also returns true if ... the context key value resolves to a null dataset, such as an empty string\"; Null false checks \"the context key exists and its value is not null\"";
 const MULTIPLE: &str = "IAM, Condition: Creating a condition with multiple keys or values";
 const LATTICE_KEYS: &str = "LATTICE, Condition keys that can be used in auth policies";
 const GLOBAL_KEYS: &str = "IAM, AWS global condition context keys";
@@ -239,7 +240,8 @@ fn cases() -> Vec<Case> {
         case("a user ARN does not match a role session", PRINCIPAL).service(allow_principal(r#"{"AWS": "arn:aws:iam::111122223333:user/alice"}"#)).implicitly_denies("service"),
         case("a list of principals: any one matches", PRINCIPAL).service(allow_principal(r#"{"AWS": ["444455556666", "arn:aws:iam::111122223333:role/app"]}"#)).allows("service", json!("P")),
         case("NotPrincipal: a deny skips the listed role and its account", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": ["arn:aws:iam::111122223333:role/app", "111122223333"]}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).allows("service", json!("All")),
-        case("NotPrincipal: the session ARN and the account root also exempt the session", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": ["{SESSION}", "arn:aws:iam::111122223333:root"]}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).allows("service", json!("All")),
+        case("NotPrincipal: the IAM example's session, role and account exempt the session", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": ["{SESSION}", "arn:aws:iam::111122223333:role/app", "arn:aws:iam::111122223333:root"]}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).allows("service", json!("All")),
+        case("NotPrincipal: a session ARN and its account without the role still deny", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": ["{SESSION}", "arn:aws:iam::111122223333:root"]}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).denies("service", json!("OnlyApp")),
         case("NotPrincipal: naming the role without its account still denies the role", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyApp", "Effect": "Deny", "NotPrincipal": {{"AWS": "arn:aws:iam::111122223333:role/app"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).denies("service", json!("OnlyApp")),
         case("NotPrincipal: naming only the account does not exempt its roles", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyRoot", "Effect": "Deny", "NotPrincipal": {{"AWS": "111122223333"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).denies("service", json!("OnlyRoot")),
         case("NotPrincipal: the account root is exempt when its account is named", NOT_PRINCIPAL).service(format!(r#"{{"Sid": "OnlyRoot", "Effect": "Deny", "NotPrincipal": {{"AWS": "arn:aws:iam::111122223333:root"}}, "Action": "*", "Resource": "*"}}, {}"#, allow_all())).request(|r| { if let Some(c) = r.caller.as_mut() { c.principal_arn = "arn:aws:iam::111122223333:root".into(); } }).allows("service", json!("All")),
@@ -348,6 +350,8 @@ fn cases() -> Vec<Case> {
         case("Bool on aws:PrincipalIsAWSService: callers are not services", GLOBAL_KEYS).service(allow_if(r#""Bool": {"aws:PrincipalIsAWSService": "false"}"#)).allows("service", json!("Cond")),
         case("IpAddress with a CIDR block", OPERATORS).service(allow_if(r#""IpAddress": {"aws:SourceIp": "10.0.0.0/16"}"#)).allows("service", json!("Cond")),
         case("IpAddress outside the block", OPERATORS).service(allow_if(r#""IpAddress": {"aws:SourceIp": ["192.0.2.0/24", "10.9.0.0/16"]}"#)).implicitly_denies("service"),
+        case("IpAddress with an IPv6 block", OPERATORS).service(allow_if(r#""IpAddress": {"aws:SourceIp": "2001:db8::/32"}"#)).request(|r| r.source_ip = Some("2001:db8::7".parse().expect("an IP"))).allows("service", json!("Cond")),
+        case("an IPv4-mapped IPv6 source is its IPv4 address", OPERATORS).service(allow_if(r#""IpAddress": {"aws:SourceIp": "10.0.0.0/16"}"#)).request(|r| r.source_ip = Some("::ffff:10.0.1.5".parse().expect("an IP"))).allows("service", json!("Cond")),
         case("NotIpAddress", OPERATORS).service(allow_if(r#""NotIpAddress": {"aws:SourceIp": "10.0.0.0/16"}"#)).implicitly_denies("service"),
 
         // --- Absent keys ---
@@ -373,6 +377,10 @@ fn cases() -> Vec<Case> {
         case("ForAllValues: an absent key is true", SETS).service(allow_if(r#""ForAllValues:StringEquals": {"vpc-lattice-svcs:RequestQueryString/none": ["a"]}"#)).allows("service", json!("Cond")),
         case("ForAnyValue with IfExists: an absent key is true", "IAM, Condition operators: ...IfExists; IAM, Single-valued vs. multivalued context keys").service(allow_if(r#""ForAnyValue:StringEqualsIfExists": {"vpc-lattice-svcs:RequestQueryString/none": ["a"]}"#)).allows("service", json!("Cond")),
         case("ForAnyValue: an absent key is false", SETS).service(allow_if(r#""ForAnyValue:StringEquals": {"vpc-lattice-svcs:RequestQueryString/none": ["a"]}"#)).implicitly_denies("service"),
+        case("ForAllValues: a key whose value is an empty string is a null dataset: true", NULL_DATASET).service(allow_if(r#""ForAllValues:StringEquals": {"vpc-lattice-svcs:RequestHeader/x-empty": "a"}"#)).request(|r| r.headers.push(("x-empty".into(), String::new()))).allows("service", json!("Cond")),
+        case("ForAnyValue: a null dataset is false", NULL_DATASET).service(allow_if(r#""ForAnyValue:StringEquals": {"vpc-lattice-svcs:RequestHeader/x-empty": ""}"#)).request(|r| r.headers.push(("x-empty".into(), String::new()))).implicitly_denies("service"),
+        case("Null false: an empty value is null", NULL_DATASET).service(allow_if(r#""Null": {"vpc-lattice-svcs:RequestHeader/x-empty": "false"}"#)).request(|r| r.headers.push(("x-empty".into(), String::new()))).implicitly_denies("service"),
+        case("an empty value is still a value for StringEquals", OPERATORS).service(allow_if(r#""StringEquals": {"vpc-lattice-svcs:RequestHeader/x-empty": ""}"#)).request(|r| r.headers.push(("x-empty".into(), String::new()))).allows("service", json!("Cond")),
         case("ForAnyValue:StringLike on aws:PrincipalOrgPaths", SETS).service(allow_if(r#""ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-abc123/r-ab12/ou-ab12-11111111/*"}"#)).allows("service", json!("Cond")),
         case("ForAllValues:StringNotEquals on query values", SETS).service(allow_if(r#""ForAllValues:StringNotEquals": {"vpc-lattice-svcs:RequestQueryString/tag": "b"}"#)).implicitly_denies("service"),
 
@@ -533,6 +541,9 @@ const BAD_POLICIES: &[(&str, &str, &str)] = &[
     ("a principal that is not an ARN",
      r#"{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "app"}, "Action": "*", "Resource": "*"}]}"#,
      r#"Statement[0].Principal.AWS: "app" is not "*", an account ID or an IAM/STS principal ARN"#),
+    ("a group as a principal",
+     r#"{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:group/devs"}, "Action": "*", "Resource": "*"}]}"#,
+     r#"Statement[0].Principal.AWS: "arn:aws:iam::111122223333:group/devs": a group cannot be a principal ("You cannot identify a user group as a principal in a policy"); name its users instead"#),
     ("a Service principal",
      r#"{"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "*", "Resource": "*"}]}"#,
      r#"Statement[0].Principal.Service: unsupported principal type: Lattice callers are AWS principals, name them under "AWS""#),
@@ -584,6 +595,9 @@ const BAD_POLICIES: &[(&str, &str, &str)] = &[
     ("a short Resource ARN with no trailing * to expand",
      r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "arn:aws:vpc-lattice:us-west-2"}]}"#,
      r#"Statement[0].Resource: "arn:aws:vpc-lattice:us-west-2" is not "*" or an ARN, e.g. arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0123/*"#),
+    ("a policy variable before the resource part of a Resource ARN",
+     r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "arn:aws:vpc-lattice:us-west-2:${aws:PrincipalAccount}:service/svc-1/*"}]}"#,
+     r#"Statement[0].Resource: "arn:aws:vpc-lattice:us-west-2:${aws:PrincipalAccount}:service/svc-1/*": a policy variable can stand only in the resource part of the ARN, after the fifth colon"#),
     ("an unclosed policy variable in Resource",
      r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-1/${aws:username"}]}"#,
      r#"Statement[0].Resource: "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-1/${aws:username": a policy variable is not closed with }"#),
@@ -700,6 +714,18 @@ fn policy_files_are_named_in_errors() {
             .to_string()
             .contains("missing.json: file: cannot read it"),
         "{missing}"
+    );
+    // A huge file is refused after reading one byte past the quota, not read whole.
+    let huge = dir.path().join("huge.json");
+    let file = std::fs::File::create(&huge).expect("created");
+    file.set_len(1 << 30).expect("a sparse 1 GiB file");
+    let error = Policy::from_file(&huge).unwrap_err();
+    assert!(
+        error.to_string().ends_with(
+            "huge.json: file: is over the 10 KB Lattice allows for an auth policy \
+             (\"Quotas for Amazon VPC Lattice\", auth policy size)"
+        ),
+        "{error}"
     );
 }
 

@@ -233,18 +233,22 @@ impl Condition {
     /// An absent key makes a condition false, except that negated operators are then
     /// true, `...IfExists` is true, `ForAllValues:` is true and `ForAnyValue:` false
     /// ("Condition operators", "...IfExists condition operators"; "Single-valued vs.
-    /// multivalued context keys").
+    /// multivalued context keys"). For `Null` and the set qualifiers, a key whose values
+    /// are all empty strings counts as absent, as that page says.
     pub(super) fn holds(&self, ctx: &RequestContext, variables: bool) -> bool {
         let policy_values = self.policy_values(ctx, variables);
         let request_values = context_values(ctx, &self.key).unwrap_or_default();
         let op = self.operator;
+        // "A null dataset, such as an empty string": `Null` with false checks "the
+        // context key exists and its value is not null", and the set qualifiers treat it
+        // as no key ("Single-valued vs. multivalued context keys").
+        let null_dataset = request_values.iter().all(String::is_empty);
         if op.test == Test::Null {
-            let absent = request_values.is_empty();
             return policy_values
                 .iter()
-                .any(|value| glob_text(value).eq_ignore_ascii_case("true") == absent);
+                .any(|value| glob_text(value).eq_ignore_ascii_case("true") == null_dataset);
         }
-        if request_values.is_empty() {
+        if request_values.is_empty() || (op.set.is_some() && null_dataset) {
             return match op.set {
                 _ if op.if_exists => true,
                 Some(SetQualifier::ForAllValues) => true,
@@ -401,7 +405,12 @@ pub(super) fn context_values(ctx: &RequestContext, key: &str) -> Option<Vec<Stri
         // Present on every signed request; Lattice callers are never AWS services.
         "aws:principalisawsservice" => caller.and(one("false".to_owned())),
         "aws:username" => one(user_name(&caller?.principal_arn)?.to_owned()),
-        "aws:sourceip" => ctx.source_ip.map(|ip| ip.to_string()).and_then(one),
+        // A dual-stack listener sees an IPv4 client as ::ffff:a.b.c.d; it is that IPv4
+        // address, which is what an IPv4 CIDR block in a policy means.
+        "aws:sourceip" => ctx
+            .source_ip
+            .map(|ip| ip.to_canonical().to_string())
+            .and_then(one),
         "aws:currenttime" => one(OffsetDateTime::from(ctx.now).format(&Rfc3339).ok()?),
         "aws:epochtime" => one(OffsetDateTime::from(ctx.now).unix_timestamp().to_string()),
         "aws:securetransport" => one(ctx.secure_transport.to_string()),

@@ -4,7 +4,7 @@
 //! refusal can name where it is (`Statement[1].Condition.StringEqual`) and why, the way
 //! IAM Access Analyzer does, instead of serde's "unknown variant at line 1 column 80".
 
-use std::{fmt, path::Path};
+use std::{fmt, io::Read, path::Path};
 
 use serde_json::{Map, Value};
 
@@ -194,11 +194,25 @@ impl Policy {
     /// Reads and parses the policy in `path`; errors name the file.
     pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
         let file = path.display().to_string();
-        let json = std::fs::read_to_string(path).map_err(|error| PolicyError {
+        let refuse = |message: String| PolicyError {
             file: Some(file.clone()),
             location: "file".to_owned(),
-            message: format!("cannot read it: {error}"),
-        })?;
+            message,
+        };
+        // One byte past the quota is enough to refuse it: never read a huge file whole.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_POLICY_BYTES as u64 + 1).read_to_end(&mut bytes))
+            .map_err(|error| refuse(format!("cannot read it: {error}")))?;
+        if bytes.len() > MAX_POLICY_BYTES {
+            return Err(refuse(
+                "is over the 10 KB Lattice allows for an auth policy (\"Quotas for Amazon \
+                 VPC Lattice\", auth policy size)"
+                    .to_owned(),
+            ));
+        }
+        let json = String::from_utf8(bytes)
+            .map_err(|error| refuse(format!("cannot read it: not UTF-8 ({error})")))?;
         Policy::parse(&json).map_err(|error| error.in_file(file))
     }
 
@@ -422,7 +436,16 @@ fn check_resource(resource: &str, variables: bool) -> Result<(), String> {
              arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0123/*"
         ));
     }
-    if variables && resource.contains("${") {
+    if variables && let Some(first) = resource.find("${") {
+        // "You can use a policy variable in the Resource element, but only in the
+        // resource portion of the ARN. This portion of the ARN appears after the fifth
+        // colon" ("IAM policy elements: Variables and tags").
+        if resource[..first].matches(':').count() < 5 {
+            return Err(format!(
+                "\"{resource}\": a policy variable can stand only in the resource part of \
+                 the ARN, after the fifth colon"
+            ));
+        }
         check_variables(resource)?;
     }
     Ok(())

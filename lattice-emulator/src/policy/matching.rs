@@ -38,6 +38,10 @@ impl Principal {
             ["arn", _, "iam", "", account, "root"] if is_account_id(account) => {
                 Ok(Self::Account((*account).to_owned()))
             }
+            ["arn", _, "iam", "", _, resource] if resource.starts_with("group/") => Err(format!(
+                "\"{id}\": a group cannot be a principal (\"You cannot identify a user \
+                 group as a principal in a policy\"); name its users instead"
+            )),
             ["arn", _, "iam" | "sts", "", account, resource]
                 if is_account_id(account) && !resource.is_empty() =>
             {
@@ -74,9 +78,12 @@ impl Principal {
 /// `NotPrincipal`, AWS "might validate the account first, then the role, and then the
 /// assumed-role user", so "you must also specify the account ARN of the principal that
 /// isn't denied. Otherwise, the policy might deny access to the entire account" ("AWS
-/// JSON policy elements: NotPrincipal"). So the list must name the caller's account and,
-/// unless the caller is that account's root, the caller itself (its user ARN; for a role
-/// session, the role's ARN or the session's). `"*"` names everyone.
+/// JSON policy elements: NotPrincipal"), and its example for a session lists the session,
+/// the role and the account: "if the NotPrincipal element was missing the ARN of the
+/// role, the effect of the policy might be to explicitly deny access to the role". So the
+/// list must name the caller's account and, unless the caller is that account's root,
+/// the caller (its user ARN; for a role session, the role's ARN, which also names the
+/// session). `"*"` names everyone.
 pub(super) fn not_principal_names(list: &[Principal], caller: Option<&Caller>) -> bool {
     if list.contains(&Principal::Everyone) {
         return true;
@@ -92,9 +99,14 @@ pub(super) fn not_principal_names(list: &[Principal], caller: Option<&Caller>) -
         .iter()
         .any(|p| matches!(p, Principal::Account(named) if named == account));
     let is_root = arn.ends_with(":root") && arn.contains(":iam::");
-    let caller_named = list
-        .iter()
-        .any(|p| matches!(p, Principal::Arn(_)) && p.matches(Some(caller)));
+    let caller_named = match role_of_session(arn) {
+        Some(role) => list
+            .iter()
+            .any(|p| matches!(p, Principal::Arn(listed) if role_matches(listed, role))),
+        None => list
+            .iter()
+            .any(|p| matches!(p, Principal::Arn(listed) if listed == arn)),
+    };
     account_named && (is_root || caller_named)
 }
 

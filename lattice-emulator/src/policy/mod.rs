@@ -75,11 +75,12 @@
 //!   them, since they have no identity.
 //! - **`NotPrincipal`** is refused with `Allow` ("Using it with \"Effect\":\"Allow\" is
 //!   not supported"). With `Deny` it exempts a caller only when it names the caller's
-//!   account and, unless the caller is the account root, the caller too (user ARN; role
-//!   or session ARN for a session): IAM says AWS may check "the account first, then the
-//!   role, and then the assumed-role user" and that "you must also specify the account
-//!   ARN" ("AWS JSON policy elements: NotPrincipal"). The page hedges ("might"), so
-//!   this is the reading that never predicts an allow a real deny would refuse.
+//!   account and, unless the caller is the account root, the caller too (its user ARN;
+//!   for a session, its role's ARN): IAM says AWS may check "the account first, then
+//!   the role, and then the assumed-role user", that "you must also specify the account
+//!   ARN", and that without the role's ARN the policy "might" deny the role ("AWS JSON
+//!   policy elements: NotPrincipal"). The page hedges, so this is the reading that
+//!   never predicts an allow a real deny would refuse.
 //! - **`aws:PrincipalArn`** of a role session is the role's ARN, as IAM documents; the
 //!   session ARN carries no role path, so neither does that ARN. `Principal` still
 //!   matches a role ARN with a path against its sessions, by role name.
@@ -90,7 +91,9 @@
 //!   ("Policy variables with no value"): that policy value matches nothing, so
 //!   `StringEquals`/`StringLike` do not match it and `StringNotEquals`/`StringNotLike`
 //!   do; a `Resource` pattern holding it matches nothing. Variables work in string and
-//!   ARN operators and `Resource` only; elsewhere `${` is text (and so not a number).
+//!   ARN operators and in the resource part of a `Resource` ARN (after its fifth colon;
+//!   one before it is refused), as that page says; elsewhere `${` is text (and so not a
+//!   number).
 //!   `${*}`, `${?}` and every character of a substituted value are literal, never
 //!   wildcards.
 //! - **`Resource`** patterns match each colon-separated part of the ARN on its own,
