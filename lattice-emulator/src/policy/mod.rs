@@ -412,6 +412,15 @@ impl PolicyKind {
             Self::Identity => "identity-based",
         }
     }
+
+    /// The article before [`Self::lattice_words`], as IAM writes it: "with an explicit
+    /// deny in an identity-based policy".
+    fn lattice_article(self) -> &'static str {
+        match self {
+            Self::Identity => "an",
+            Self::Network | Self::Service => "a",
+        }
+    }
 }
 
 // === impl RequestContext ===
@@ -444,14 +453,13 @@ impl Decision {
     /// allows the vpc-lattice-svcs:Invoke action
     /// ```
     ///
-    /// or `... on resource: <arn> with an explicit deny in a <..> policy` (one line
+    /// or `... on resource: <arn> with an explicit deny in a|an <..> policy` (one line
     /// each). `<arn>` is [`RequestContext::resource_arn`].
     pub fn lattice_message(&self, ctx: &RequestContext) -> String {
         let who = principal_name(ctx);
         let resource = ctx.resource_arn();
-        let words = self
-            .policy
-            .map_or("service-based", PolicyKind::lattice_words);
+        let kind = self.policy.unwrap_or(PolicyKind::Service);
+        let (article, words) = (kind.lattice_article(), kind.lattice_words());
         match self.outcome {
             Outcome::Allow => {
                 format!(
@@ -460,7 +468,7 @@ impl Decision {
             }
             Outcome::ExplicitDeny => format!(
                 "User: {who} is not authorized to perform: {INVOKE_ACTION} on resource: \
-                 {resource} with an explicit deny in a {words} policy"
+                 {resource} with an explicit deny in {article} {words} policy"
             ),
             Outcome::ImplicitDeny => format!(
                 "User: {who} is not authorized to perform: {INVOKE_ACTION} on resource: \
