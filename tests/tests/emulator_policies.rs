@@ -40,6 +40,9 @@ const BILLING_KEY: (&str, &str) = ("AKIDBILLINGAPP", "billing/app/secret+key");
 const SESSION_KEY: (&str, &str) = ("ASIAORDERSAPP", "orders/session/secret");
 const SESSION_TOKEN: &str = "IQoJb3JpZ2luX2VjEOrders//session+token==";
 const BILLING_PRINCIPAL: &str = "arn:aws:sts::111122223333:assumed-role/billing-app/b1";
+/// An auditor the service policy lets in everywhere, held back by its identity-based policy.
+const AUDITOR_KEY: (&str, &str) = ("AKIDAUDITOR", "auditor/secret+key");
+const AUDITOR_PRINCIPAL: &str = "arn:aws:sts::111122223333:assumed-role/auditor/a1";
 const CURL_TIMEOUT: Duration = Duration::from_secs(30);
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -65,6 +68,11 @@ fn write_config(dir: &Path, app: SocketAddr) -> std::path::PathBuf {
                 "Action": "vpc-lattice-svcs:Invoke", "Resource": format!("{ORDERS_ARN}/admin/*")
             },
             {
+                "Sid": "Auditors", "Effect": "Allow",
+                "Principal": {"AWS": AUDITOR_PRINCIPAL},
+                "Action": "vpc-lattice-svcs:Invoke", "Resource": format!("{ORDERS_ARN}/*")
+            },
+            {
                 "Sid": "ReportsForOrders", "Effect": "Allow",
                 "Principal": {"AWS": BILLING_PRINCIPAL},
                 "Action": "vpc-lattice-svcs:Invoke", "Resource": format!("{ORDERS_ARN}/reports/*"),
@@ -79,11 +87,27 @@ fn write_config(dir: &Path, app: SocketAddr) -> std::path::PathBuf {
             "Action": "vpc-lattice-svcs:Invoke", "Resource": "*"
         }]
     });
+    // The auditor's own (identity-based) policy: reports only, and never payroll.
+    let auditor = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadReports", "Effect": "Allow",
+                "Action": "vpc-lattice-svcs:Invoke", "Resource": format!("{ORDERS_ARN}/reports/*")
+            },
+            {
+                "Sid": "NoPayroll", "Effect": "Deny",
+                "Action": "vpc-lattice-svcs:Invoke",
+                "Resource": format!("{ORDERS_ARN}/reports/payroll")
+            }
+        ]
+    });
     std::fs::create_dir_all(dir.join("policies")).unwrap();
     for (name, policy) in [
         ("network.json", network),
         ("orders.json", service),
         ("app.json", app_policy),
+        ("auditor.json", auditor),
     ] {
         std::fs::write(dir.join("policies").join(name), policy.to_string()).unwrap();
     }
@@ -101,6 +125,12 @@ access_key_id = "{session_id}"
 secret_access_key = "{session_secret}"
 session_token = "{SESSION_TOKEN}"
 principal_arn = "{ORDERS_PRINCIPAL}"
+
+[[identity]]
+access_key_id = "{auditor_id}"
+secret_access_key = "{auditor_secret}"
+principal_arn = "{AUDITOR_PRINCIPAL}"
+identity_policy = "policies/auditor.json"
 
 [[identity]]
 access_key_id = "{billing_id}"
@@ -138,6 +168,8 @@ source_vpc = "vpc-0abc"
         session_secret = SESSION_KEY.1,
         billing_id = BILLING_KEY.0,
         billing_secret = BILLING_KEY.1,
+        auditor_id = AUDITOR_KEY.0,
+        auditor_secret = AUDITOR_KEY.1,
     );
     let path = dir.join("emulator.toml");
     std::fs::write(&path, config).unwrap();
@@ -287,6 +319,62 @@ async fn curl_through_the_sidecar_allowed_and_denied_by_the_team_policies() {
         .filter(|r| matches!(r.verdict, Verdict::Denied { .. }))
         .count();
     assert_eq!(denied, 3);
+}
+
+/// The config's `identity_policy`: the service policy lets the auditor in everywhere, its
+/// identity-based policy only to /reports, and never to /reports/payroll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_policy_from_the_config_narrows_what_the_service_policy_allows() {
+    let (_dir, emulator, _) = start().await;
+    let auditor = sidecar(&emulator, AUDITOR_KEY);
+
+    let (status, _, body) = curl(&auditor, "/reports/daily", &[]);
+    assert_eq!(status, 200, "{body}\n{}", auditor.logs());
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        echo["identity"],
+        format!("Principal={AUDITOR_PRINCIPAL}; SessionName=a1; Type=AWS_IAM")
+    );
+
+    // Explicitly denied by the identity policy, though the service policy allows.
+    let (status, head, body) = curl(&auditor, "/reports/payroll", &[]);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        header(&head, "x-amzn-errortype"),
+        Some("AccessDeniedException")
+    );
+    assert_eq!(
+        body,
+        format!(
+            "AccessDeniedException: User: {AUDITOR_PRINCIPAL} is not authorized to perform: \
+             vpc-lattice-svcs:Invoke on resource: {ORDERS_ARN}/reports/payroll with an \
+             explicit deny in an identity-based policy\n"
+        )
+    );
+    let decision = decision_of(&head);
+    assert_eq!(decision["decision"], "explicit_deny", "{decision}");
+    assert_eq!(decision["policy"], "identity", "{decision}");
+    assert_eq!(decision["statement"], "NoPayroll", "{decision}");
+
+    // Implicitly denied: the identity policy allows nothing outside /reports.
+    let (status, head, body) = curl(&auditor, "/orders/42", &[]);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body,
+        format!(
+            "AccessDeniedException: User: {AUDITOR_PRINCIPAL} is not authorized to perform: \
+             vpc-lattice-svcs:Invoke on resource: {ORDERS_ARN}/orders/42 because no \
+             identity-based policy allows the vpc-lattice-svcs:Invoke action\n"
+        )
+    );
+    let decision = decision_of(&head);
+    assert_eq!(decision["decision"], "implicit_deny", "{decision}");
+    assert_eq!(decision["policy"], "identity", "{decision}");
+
+    // The same paths are open to the orders app, which has no identity policy.
+    let orders = sidecar(&emulator, ORDERS_KEY);
+    let (status, _, body) = curl(&orders, "/reports/payroll", &[]);
+    assert_eq!(status, 200, "{body}");
 }
 
 /// The Rust client, signing in-process, against the emulator's TLS listener.
