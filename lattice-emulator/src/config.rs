@@ -72,6 +72,8 @@ struct IdentityEntry {
     principal_arn: String,
     org_id: Option<String>,
     #[serde(default)]
+    org_paths: Vec<String>,
+    #[serde(default)]
     tags: BTreeMap<String, String>,
     identity_policy: Option<PathBuf>,
 }
@@ -234,6 +236,9 @@ impl Checker<'_> {
                 self.problem(format!("{what}: access_key_id declared twice"));
                 continue;
             }
+            for path in &entry.org_paths {
+                self.org_path(&what, entry.org_id.as_deref(), path);
+            }
             let identity_policy = entry
                 .identity_policy
                 .and_then(|path| self.policy(&what, &path));
@@ -247,8 +252,8 @@ impl Checker<'_> {
             let caller = Caller {
                 principal_arn: entry.principal_arn,
                 org_id: entry.org_id,
+                org_paths: entry.org_paths,
                 tags: entry.tags,
-                ..Caller::default()
             };
             identities.insert(
                 id,
@@ -259,6 +264,29 @@ impl Checker<'_> {
             );
         }
         (secrets, identities)
+    }
+
+    /// An `aws:PrincipalOrgPaths` entry is `o-<org>/r-<root>/[ou-.../]`, ending in `/`
+    /// ("aws:PrincipalOrgPaths", IAM User Guide), and in the identity's own organization.
+    fn org_path(&mut self, what: &str, org_id: Option<&str>, path: &str) {
+        let org = path.split('/').next().unwrap_or_default();
+        if !org.starts_with("o-")
+            || !path.ends_with('/')
+            || path
+                .split('/')
+                .nth(1)
+                .is_none_or(|root| !root.starts_with("r-"))
+        {
+            self.problem(format!(
+                "{what}: org_paths entry {path:?} is not an organization path \
+                 (e.g. \"o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/\")"
+            ));
+        } else if org_id.is_some_and(|id| id != org) {
+            self.problem(format!(
+                "{what}: org_paths entry {path:?} is not in org_id {:?}",
+                org_id.unwrap_or_default()
+            ));
+        }
     }
 
     fn networks(&mut self, entries: Vec<NetworkEntry>) -> HashMap<String, (String, Level)> {
@@ -561,5 +589,46 @@ mod tests {
         assert!(services.iter().all(|s| s.arn() == services[0].arn()));
         assert_eq!(services[0].region(), "eu-west-1");
         assert!(config.access_key_ids().is_empty());
+    }
+
+    #[test]
+    fn org_paths_reach_the_caller_and_bad_ones_are_refused() {
+        let identity = |org_paths: &str| {
+            format!(
+                r#"
+                [[identity]]
+                access_key_id = "AKIDORDERSAPP"
+                secret_access_key = "orders/app/secret+key"
+                principal_arn = "arn:aws:sts::111122223333:assumed-role/orders-app/s1"
+                org_id = "o-abc123"
+                org_paths = {org_paths}
+                "#
+            )
+        };
+        let paths = ["o-abc123/r-ab12/ou-ab12-11111111/", "o-abc123/r-ab12/"];
+        let text = identity(&format!("[{:?}, {:?}]", paths[0], paths[1]));
+        let config = Config::parse(&text, Path::new(".")).unwrap();
+        let caller = config.routes.caller("AKIDORDERSAPP", "unused");
+        assert_eq!(caller.org_paths, paths);
+
+        let problems = Config::parse(
+            &identity(r#"["o-abc123/r-ab12/ou-ab12-11111111", "r-ab12/", "o-other/r-ab12/"]"#),
+            Path::new("."),
+        )
+        .unwrap_err();
+        let problems = problems.problems();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].contains("is not an organization path"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("\"r-ab12/\" is not an organization path"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[2].contains("is not in org_id \"o-abc123\""),
+            "{problems:?}"
+        );
     }
 }
