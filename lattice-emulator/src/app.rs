@@ -125,7 +125,9 @@ impl App {
             request.extensions_mut().insert(Caller::from(verified));
         }
         let response = match service.target() {
-            Target::Forward(base) => forward::forward(&self.forward, base, request).await,
+            Target::Forward(base, protocol) => {
+                forward::forward(&self.forward, base, *protocol, request).await
+            }
             Target::Builtin => targets::dispatch(request, self.greeter.clone()).await,
         };
         with_date(response, now)

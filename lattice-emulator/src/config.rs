@@ -15,7 +15,7 @@ use http::{Uri, uri::Authority};
 use serde::Deserialize;
 
 use crate::{
-    AuthType, Secret, Service, Target,
+    AuthType, ProtocolVersion, Secret, Service, Target,
     policy::{Caller, Policy},
     routes::{Access, Identity, Level, Route, Routes},
 };
@@ -99,6 +99,7 @@ struct ServiceEntry {
     auth_policy: Option<PathBuf>,
     #[serde(default = "echo")]
     target: String,
+    target_protocol_version: Option<ProtocolVersion>,
     source_vpc: Option<String>,
 }
 
@@ -341,7 +342,8 @@ impl Checker<'_> {
                 },
             };
             let service_level = self.level(&what, entry.auth_type, entry.auth_policy.as_deref());
-            let Some(target) = self.target(&what, &entry.target) else {
+            let Some(target) = self.target(&what, &entry.target, entry.target_protocol_version)
+            else {
                 continue;
             };
             let auth = match entry.auth_type {
@@ -421,8 +423,20 @@ impl Checker<'_> {
         }
     }
 
-    fn target(&mut self, what: &str, target: &str) -> Option<Target> {
+    fn target(
+        &mut self,
+        what: &str,
+        target: &str,
+        protocol: Option<ProtocolVersion>,
+    ) -> Option<Target> {
         if target == "echo" {
+            if protocol.is_some() {
+                self.problem(format!(
+                    "{what}: target_protocol_version applies to an http:// target only; \
+                     \"echo\" serves HTTP/1.1, HTTP/2 and gRPC already"
+                ));
+                return None;
+            }
             return Some(Target::Builtin);
         }
         let problem = match target.parse::<Uri>() {
@@ -434,7 +448,7 @@ impl Checker<'_> {
             Ok(uri) if uri.path_and_query().is_some_and(|p| p.as_str() != "/") => {
                 "the URL must not have a path or query".to_owned()
             }
-            Ok(uri) => return Some(Target::Forward(uri)),
+            Ok(uri) => return Some(Target::Forward(uri, protocol.unwrap_or_default())),
         };
         self.problem(format!(
             "{what}: target {target:?}: {problem} (use \"echo\" or e.g. \"http://127.0.0.1:3000\")"
@@ -630,5 +644,49 @@ mod tests {
             problems[2].contains("is not in org_id \"o-abc123\""),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn target_protocol_version_is_for_forwarding_targets() {
+        let service = |fields: &str| {
+            format!(
+                r#"
+                [[service]]
+                name = "greeter"
+                host = "greeter.example.com"
+                arn = "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0123456789abcdef0"
+                auth_type = "NONE"
+                {fields}
+                "#
+            )
+        };
+        let target = |fields: &str| {
+            Config::parse(&service(fields), Path::new("."))
+                .map(|config| config.services()[0].target().clone())
+        };
+        let app: Uri = "http://127.0.0.1:50051".parse().unwrap();
+        let forward = "target = \"http://127.0.0.1:50051\"";
+        assert_eq!(
+            target(forward).unwrap(),
+            Target::Forward(app.clone(), ProtocolVersion::Http1)
+        );
+        for (name, version) in [
+            ("HTTP1", ProtocolVersion::Http1),
+            ("HTTP2", ProtocolVersion::Http2),
+            ("GRPC", ProtocolVersion::Grpc),
+        ] {
+            let fields = format!("{forward}\ntarget_protocol_version = \"{name}\"");
+            assert_eq!(
+                target(&fields).unwrap(),
+                Target::Forward(app.clone(), version)
+            );
+        }
+        let error = target("target_protocol_version = \"GRPC\"").unwrap_err();
+        assert!(
+            error.problems()[0].contains("applies to an http:// target only"),
+            "{error}"
+        );
+        let error = target(&format!("{forward}\ntarget_protocol_version = \"h2\"")).unwrap_err();
+        assert!(error.to_string().contains("HTTP1"), "{error}");
     }
 }

@@ -66,7 +66,7 @@ pub use keys::{
 pub use log::{RequestRecord, Verdict};
 pub use services::{
     ACCOUNT_ID, AuthType, INVENTORY_HOST, INVENTORY_REGION, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST,
-    ORDERS_REGION, SOURCE_VPC_ARN, Service, Target, default_services,
+    ORDERS_REGION, ProtocolVersion, SOURCE_VPC_ARN, Service, Target, default_services,
 };
 pub use targets::download::pattern_byte;
 pub use tls::Certificates;

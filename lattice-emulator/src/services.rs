@@ -41,8 +41,25 @@ pub enum Target {
     /// The built-in targets: echo, `/download`, `/upload`, `/slow-headers` and gRPC.
     #[default]
     Builtin,
-    /// A team's own app at this `http://` base URL; requests and responses stream through.
-    Forward(Uri),
+    /// A team's own app at this `http://` base URL, spoken to in the given protocol
+    /// version; requests and responses stream through.
+    Forward(Uri, ProtocolVersion),
+}
+
+/// How the emulator speaks to a forwarding target: a Lattice target group's
+/// `protocolVersion` ("The protocol version. The default is HTTP1", valid values `HTTP1 |
+/// HTTP2 | GRPC`: VPC Lattice API Reference, `TargetGroupConfig`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+#[non_exhaustive]
+pub enum ProtocolVersion {
+    /// HTTP/1.1, whatever the caller spoke to the emulator.
+    #[default]
+    Http1,
+    /// HTTP/2 over cleartext with prior knowledge (h2c), to an `http://` target.
+    Http2,
+    /// gRPC: HTTP/2 as for [`Self::Http2`]; trailers such as `grpc-status` pass through.
+    Grpc,
 }
 
 /// One host name the emulator routes, and the Lattice service behind it.

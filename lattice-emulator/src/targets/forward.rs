@@ -1,5 +1,6 @@
 //! A team's own app behind a service (`target = "http://..."`): requests and responses
-//! stream through as they arrive, never buffered, without the caller's credentials.
+//! stream through as they arrive, never buffered, without the caller's credentials; over
+//! HTTP/1.1, or h2c for `HTTP2` and `GRPC` targets, with trailers.
 
 use http::{
     HeaderValue, Request, Response, StatusCode, Uri, Version,
@@ -14,23 +15,37 @@ use hyper_util::{
 };
 
 use super::{BoxError, ResponseBody, text};
+use crate::ProtocolVersion;
 
 /// The caller's credentials: Lattice checks them, the target learns who called from
 /// `x-amzn-lattice-identity` instead.
 const SECURITY_TOKEN: &str = "x-amz-security-token";
 
-/// One connection pool to every forwarding target, shared by all requests.
-pub(crate) type ForwardClient = Client<HttpConnector, Incoming>;
+type Pool = Client<HttpConnector, Incoming>;
+
+/// The connection pools to every forwarding target, shared by all requests: one per
+/// protocol, since a hyper pool speaks either HTTP/1.1 or HTTP/2 with prior knowledge.
+#[derive(Clone, Debug)]
+pub(crate) struct ForwardClient {
+    http1: Pool,
+    h2c: Pool,
+}
 
 pub(crate) fn client() -> ForwardClient {
-    Client::builder(TokioExecutor::new()).build_http()
+    ForwardClient {
+        http1: Client::builder(TokioExecutor::new()).build_http(),
+        h2c: Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build_http(),
+    }
 }
 
 /// Sends `request` (already annotated with the `x-amzn-lattice-*` headers) to the app at
-/// `base` and streams its answer back; `502` if the app cannot be reached.
+/// `base` in `protocol` and streams its answer back; `502` if the app cannot be reached.
 pub(crate) async fn forward(
     client: &ForwardClient,
     base: &Uri,
+    protocol: ProtocolVersion,
     mut request: Request<Incoming>,
 ) -> Response<ResponseBody> {
     // The app sees the name the caller used; HTTP/2 callers send it as `:authority` only.
@@ -43,10 +58,14 @@ pub(crate) async fn forward(
     request.headers_mut().remove(AUTHORIZATION);
     request.headers_mut().remove(SECURITY_TOKEN);
     *request.uri_mut() = target_uri(base, request.uri());
-    // The pool speaks HTTP/1.1 to apps, whatever the caller spoke to the emulator.
-    *request.version_mut() = Version::HTTP_11;
+    // The target group's protocol version, whatever the caller spoke to the emulator.
+    let (pool, version) = match protocol {
+        ProtocolVersion::Http1 => (&client.http1, Version::HTTP_11),
+        ProtocolVersion::Http2 | ProtocolVersion::Grpc => (&client.h2c, Version::HTTP_2),
+    };
+    *request.version_mut() = version;
 
-    match client.request(request).await {
+    match pool.request(request).await {
         Ok(response) => response.map(|body| body.map_err(BoxError::from).boxed_unsync()),
         Err(error) => {
             tracing::warn!(target = %base, %error, "forwarding target did not answer");
