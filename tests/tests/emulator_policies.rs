@@ -1,8 +1,9 @@
 //! A team's own services under their own auth policies, end to end: an emulator started
 //! with a `--config`-style file (in a temporary directory), called with curl through the
 //! sidecar and with the Rust client. Allowed, explicitly denied, implicitly denied and a
-//! header condition; a forwarding target that gets the identity headers without the
-//! credentials, and 100 MB bodies streamed through it both ways.
+//! header condition; an identity-based policy from the config; a forwarding target that
+//! gets the identity headers without the credentials, and 100 MB bodies streamed through
+//! it both ways; a gRPC app as a forwarding target.
 
 mod e2e_common;
 
@@ -23,6 +24,9 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use lattice_client::integrations::reqwest::SigV4Middleware;
 use lattice_client::{Credentials, SigningConfig};
+use lattice_emulator::greeter::greeter_client::GreeterClient;
+use lattice_emulator::greeter::greeter_server::{Greeter, GreeterServer};
+use lattice_emulator::greeter::{HelloReply, HelloRequest};
 use lattice_emulator::{Config, Emulator, Verdict};
 use lattice_tests::sidecar::{Sidecar, run_with_timeout};
 use serde_json::{Value, json};
@@ -621,4 +625,198 @@ async fn forwarding_target_gets_identity_headers_and_100_mb_streamed_both_ways()
     let down = started.elapsed();
     probe.assert_bounded("100 MiB up and down through the emulator's forwarding target");
     eprintln!("100 MiB through sidecar + emulator + app: up {up:?}, down {down:?}");
+}
+
+const GREETER_HOST: &str = "greeter-0bbbbbbbbbbbbbbbb.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
+const GREETER_ARN: &str =
+    "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0bbbbbbbbbbbbbbbb";
+const GREETER_HTTP1_HOST: &str =
+    "greeter-0cccccccccccccccc.7d67968.vpc-lattice-svcs.us-west-2.on.aws";
+
+/// The team's own gRPC app (a tonic server, HTTP/2 only): it tells each caller what
+/// `x-amzn-lattice-identity` it received, and refuses the name "Mallory" with a status
+/// that only trailers carry.
+#[derive(Clone, Copy)]
+struct TeamGreeter;
+
+#[tonic::async_trait]
+impl Greeter for TeamGreeter {
+    async fn say_hello(
+        &self,
+        request: tonic::Request<HelloRequest>,
+    ) -> Result<tonic::Response<HelloReply>, tonic::Status> {
+        let identity = identity_of(&request);
+        let name = request.into_inner().name;
+        if name == "Mallory" {
+            return Err(tonic::Status::permission_denied("the team app says no"));
+        }
+        Ok(tonic::Response::new(HelloReply {
+            message: format!("Hello {name}"),
+            principal: identity,
+        }))
+    }
+
+    type StreamGreetingsStream = std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<HelloReply, tonic::Status>> + Send>,
+    >;
+
+    async fn stream_greetings(
+        &self,
+        request: tonic::Request<HelloRequest>,
+    ) -> Result<tonic::Response<Self::StreamGreetingsStream>, tonic::Status> {
+        let identity = identity_of(&request);
+        let name = request.into_inner().name;
+        let replies = (1..=3).map(move |n| {
+            Ok(HelloReply {
+                message: format!("Hello {name} #{n}"),
+                principal: identity.clone(),
+            })
+        });
+        Ok(tonic::Response::new(Box::pin(futures_util::stream::iter(
+            replies,
+        ))))
+    }
+
+    async fn collect_greetings(
+        &self,
+        request: tonic::Request<tonic::Streaming<HelloRequest>>,
+    ) -> Result<tonic::Response<HelloReply>, tonic::Status> {
+        let identity = identity_of(&request);
+        let mut requests = request.into_inner();
+        let mut names = Vec::new();
+        while let Some(request) = requests.message().await? {
+            names.push(request.name);
+        }
+        Ok(tonic::Response::new(HelloReply {
+            message: format!("Hello {}", names.join(", ")),
+            principal: identity,
+        }))
+    }
+}
+
+fn identity_of<T>(request: &tonic::Request<T>) -> String {
+    request
+        .metadata()
+        .get("x-amzn-lattice-identity")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("<none>")
+        .to_owned()
+}
+
+/// `target_protocol_version = "GRPC"`: a team's gRPC app as a forwarding target, called
+/// through the sidecar (h2c in, h2 + TLS to the emulator, h2c to the app): unary and
+/// streaming both ways, a non-OK status from the app's trailers, and the identity header
+/// reaching the app. The same app behind an `HTTP1` target cannot answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_app_is_a_forwarding_target_through_the_sidecar() {
+    let incoming = tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap())
+        .expect("a loopback port");
+    let app = incoming.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(GreeterServer::new(TeamGreeter))
+            .serve_with_incoming(incoming),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": ORDERS_PRINCIPAL},
+            "Action": "vpc-lattice-svcs:Invoke", "Resource": "*"
+        }]
+    });
+    std::fs::write(dir.path().join("greeter.json"), policy.to_string()).unwrap();
+    let text = format!(
+        r#"
+[[identity]]
+access_key_id = "{id}"
+secret_access_key = "{secret}"
+principal_arn = "{ORDERS_PRINCIPAL}"
+
+[[service]]
+name = "greeter"
+host = "{GREETER_HOST}"
+arn = "{GREETER_ARN}"
+auth_type = "AWS_IAM"
+auth_policy = "greeter.json"
+target = "http://{app}"
+target_protocol_version = "GRPC"
+
+[[service]]
+name = "greeter-http1"
+host = "{GREETER_HTTP1_HOST}"
+arn = "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0cccccccccccccccc"
+auth_type = "AWS_IAM"
+auth_policy = "greeter.json"
+target = "http://{app}"
+"#,
+        id = ORDERS_KEY.0,
+        secret = ORDERS_KEY.1,
+    );
+    let config = Config::parse(&text, dir.path()).expect("the config is valid");
+    let emulator = Emulator::builder().config(config).start().await.unwrap();
+    let sidecar = sidecar_builder(&emulator, ORDERS_KEY)
+        .route(format!("https://{GREETER_HOST}"))
+        .route(format!("https://{GREETER_HTTP1_HOST}"))
+        .spawn()
+        .expect("the sidecar starts");
+    let client = |index: usize| {
+        let endpoint = format!("http://{}", sidecar.route_addr(index));
+        async move {
+            let channel = tonic::transport::Endpoint::from_shared(endpoint)
+                .unwrap()
+                .timeout(TIMEOUT)
+                .connect()
+                .await
+                .expect("the sidecar's route listener");
+            GreeterClient::new(channel)
+        }
+    };
+    let mut greeter = client(0).await;
+    let identity = format!("Principal={ORDERS_PRINCIPAL}; SessionName=s1; Type=AWS_IAM");
+    let hello = |name: &str| HelloRequest { name: name.into() };
+
+    let reply = greeter.say_hello(hello("Ada")).await.unwrap().into_inner();
+    assert_eq!(reply.message, "Hello Ada");
+    assert_eq!(reply.principal, identity);
+
+    // The app's status travels in its trailers, through the emulator and the sidecar.
+    let status = greeter.say_hello(hello("Mallory")).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert_eq!(status.message(), "the team app says no");
+
+    // Server streaming: every reply, then the OK trailers.
+    let replies: Vec<HelloReply> = greeter
+        .stream_greetings(hello("Bo"))
+        .await
+        .unwrap()
+        .into_inner()
+        .try_collect()
+        .await
+        .unwrap();
+    let messages: Vec<&str> = replies.iter().map(|r| r.message.as_str()).collect();
+    assert_eq!(messages, ["Hello Bo #1", "Hello Bo #2", "Hello Bo #3"]);
+    assert!(replies.iter().all(|r| r.principal == identity));
+
+    // Client streaming: the app reads every request before it answers.
+    let names = futures_util::stream::iter(["a", "b", "c"].map(hello));
+    let reply = greeter.collect_greetings(names).await.unwrap().into_inner();
+    assert_eq!(reply.message, "Hello a, b, c");
+    assert_eq!(reply.principal, identity);
+
+    // The same app as an HTTP1 target (the default) is spoken to in HTTP/1.1: no answer.
+    let status = client(1)
+        .await
+        .say_hello(hello("Ada"))
+        .await
+        .expect_err("an HTTP/2-only app behind an HTTP1 target");
+    assert_ne!(status.code(), tonic::Code::Ok, "{status:?}");
+    assert!(
+        emulator
+            .requests()
+            .iter()
+            .any(|r| r.host.as_deref() == Some(GREETER_HOST)
+                && r.path == "/lattice.test.Greeter/SayHello"),
+        "the calls went through the emulator"
+    );
 }
