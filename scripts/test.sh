@@ -19,3 +19,5 @@ scripts/check-deploy.sh
 # The container images, built from release binaries and run as one pod would.
 scripts/image.sh
 scripts/test-images.sh
+# README.md's auth-policy walk-through, run as written against those images.
+scripts/test-policy-walkthrough.sh
