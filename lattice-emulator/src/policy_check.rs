@@ -231,16 +231,7 @@ impl RequestUrl {
             "" => "/".to_owned(),
             path => path.to_owned(),
         };
-        let query = uri
-            .query()
-            .unwrap_or_default()
-            .split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| {
-                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                (decode(key), decode(value))
-            })
-            .collect();
+        let query = RequestContext::query_pairs(uri.query());
         Ok(Self {
             secure,
             host: host.to_ascii_lowercase(),
@@ -249,12 +240,6 @@ impl RequestUrl {
             query,
         })
     }
-}
-
-fn decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// The region of a Lattice-generated name: `<name>.<hash>.vpc-lattice-svcs.<region>.on.aws`.

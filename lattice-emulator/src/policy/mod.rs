@@ -426,6 +426,26 @@ impl PolicyKind {
 // === impl RequestContext ===
 
 impl RequestContext {
+    /// The `query` of a raw query string: `a=1&b=x%20y` is `[("a", "1"), ("b", "x y")]`, in
+    /// order, and `+` stays `+` (RFC 3986, not HTML forms). The server and `policy check` both
+    /// build their contexts with it, so both see `RequestQueryString/<key>` alike.
+    pub fn query_pairs(raw_query: Option<&str>) -> Vec<(String, String)> {
+        let decode = |part: &str| {
+            percent_encoding::percent_decode_str(part)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        raw_query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (decode(key), decode(value))
+            })
+            .collect()
+    }
+
     /// `<service_arn>/<path without the leading slash>`: what `Resource` matches ("Resource
     /// format for auth policies").
     pub fn resource_arn(&self) -> String {
@@ -475,5 +495,24 @@ impl Decision {
                  {resource} because no {words} policy allows the {INVOKE_ACTION} action"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_pairs_are_decoded_in_order() {
+        assert_eq!(
+            RequestContext::query_pairs(Some("b=x%20y&a=1&flag&&c=%2B+")),
+            [
+                ("b".to_owned(), "x y".to_owned()),
+                ("a".to_owned(), "1".to_owned()),
+                ("flag".to_owned(), String::new()),
+                ("c".to_owned(), "++".to_owned()),
+            ]
+        );
+        assert!(RequestContext::query_pairs(None).is_empty());
     }
 }
