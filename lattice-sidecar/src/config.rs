@@ -55,14 +55,17 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Address to accept HTTP/1.1 and h2c traffic on.
+    /// Address to accept HTTP/1.1 and h2c traffic on; repeatable, or comma-separated
+    /// (e.g. 127.0.0.1:8080,[::1]:8080 for transparent mode with IPv6). Every address
+    /// serves the same way, with --upstream if given.
     #[arg(
         long,
         env = "LATTICE_SIDECAR_LISTEN_ADDR",
         value_name = "ADDR",
+        value_delimiter = ',',
         default_value = "127.0.0.1:8080"
     )]
-    pub listen: String,
+    pub listen: Vec<String>,
 
     /// Send everything received on --listen to this upstream (e.g.
     /// https://orders-0123.abc.vpc-lattice-svcs.us-west-2.on.aws), whatever its Host
@@ -316,7 +319,7 @@ pub struct FileRoute {
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The proxy listeners: `--listen` first, then each route.
+    /// The proxy listeners: each `--listen` address first, then each route.
     pub listeners: Vec<ListenerConfig>,
     pub admin: AdminConfig,
     pub upstream: UpstreamConfig,
@@ -595,7 +598,7 @@ fn parse_credentials(
     }
 }
 
-/// `--listen` with `--upstream`, then each `--route` (and the file's routes).
+/// Each `--listen` address with `--upstream`, then each `--route` (and the file's routes).
 fn parse_listeners(
     args: &Args,
     file: &FileConfig,
@@ -604,19 +607,26 @@ fn parse_listeners(
 ) -> Vec<ListenerConfig> {
     let allow_non_loopback = args.allow_non_loopback;
     let mut listeners = Vec::new();
-    let listen = problems.check(parse_listen_addr(
-        "--listen",
-        &args.listen,
-        allow_non_loopback,
-    ));
+    let listen: Vec<SocketAddr> = (args.listen.iter())
+        .filter_map(|addr| {
+            problems.check(parse_listen_addr(
+                "--listen",
+                addr.trim(),
+                allow_non_loopback,
+            ))
+        })
+        .collect();
     let route = match &args.upstream {
         None => Some(Route::FromRequest),
         Some(url) => problems
             .check(parse_target("--upstream", url, allow_list))
             .map(Route::Fixed),
     };
-    if let (Some(addr), Some(route)) = (listen, route) {
-        listeners.push(ListenerConfig { addr, route });
+    if let Some(route) = route {
+        listeners.extend(listen.into_iter().map(|addr| ListenerConfig {
+            addr,
+            route: route.clone(),
+        }));
     }
     let file_routes = file
         .routes

@@ -1,10 +1,11 @@
 //! Start-up configuration of the real binary: every problem reported at once with exit
-//! 64, every option in `--help` with its environment variable, and routes from a TOML
-//! config file.
+//! 64, every option in `--help` with its environment variable, routes from a TOML config
+//! file, and `--listen` with several addresses.
 
+use std::net::{Ipv6Addr, TcpListener};
 use std::time::Duration;
 
-use lattice_emulator::{Emulator, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST};
+use lattice_emulator::{DEFAULT_ACCESS_KEY_ID, Emulator, ORDERS_CUSTOM_DOMAIN, ORDERS_HOST};
 use lattice_tests::sidecar::{BoxError, Sidecar, free_port, http1};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -155,5 +156,30 @@ async fn routes_and_custom_domains_from_a_config_file() -> Result<(), BoxError> 
             && a["bytes_out"].as_u64() > Some(0)),
         "{access:?}"
     );
+    Ok(())
+}
+
+/// Transparent mode sends IPv6 calls to `[::1]`: one `--listen` list serves both families.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_listen_address_serves_requests() -> Result<(), BoxError> {
+    let emulator = Emulator::builder().start().await?;
+    let ipv6 = TcpListener::bind((Ipv6Addr::LOCALHOST, 0))?.local_addr()?;
+    let sidecar = Sidecar::builder()
+        .emulator(&emulator)
+        .args(["--listen", &ipv6.to_string()])
+        .spawn()?;
+    assert!(sidecar.addr().is_ipv4());
+    for addr in [sidecar.addr(), ipv6] {
+        let request =
+            format!("GET /echo HTTP/1.1\r\nHost: {ORDERS_HOST}\r\nConnection: close\r\n\r\n");
+        let response = http1(addr, request.as_bytes())?;
+        assert_eq!(response.status, 200, "{addr}: {}", response.text());
+        let echo = response.json()?;
+        assert_eq!(echo["authority"], ORDERS_HOST, "{addr}");
+        assert_eq!(
+            echo["verified"]["access_key_id"], DEFAULT_ACCESS_KEY_ID,
+            "{addr}"
+        );
+    }
     Ok(())
 }

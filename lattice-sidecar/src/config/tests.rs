@@ -141,6 +141,44 @@ fn non_loopback_needs_the_flag() {
 }
 
 #[test]
+fn several_listen_addresses_each_serve_the_same_route() {
+    let upstream = format!("https://{ORDERS}");
+    let config = Config::from_args(args(&[
+        "--listen",
+        "127.0.0.1:8080,[::1]:8080",
+        "--listen",
+        "127.0.0.1:8090",
+        "--upstream",
+        &upstream,
+    ]))
+    .unwrap();
+    let addrs: Vec<SocketAddr> = config.listeners.iter().map(|l| l.addr).collect();
+    let want = ["127.0.0.1:8080", "[::1]:8080", "127.0.0.1:8090"].map(|a| a.parse().unwrap());
+    assert_eq!(addrs, want);
+    assert!(
+        (config.listeners.iter())
+            .all(|l| matches!(&l.route, Route::Fixed(t) if t.host() == ORDERS))
+    );
+}
+
+#[test]
+fn every_listen_address_is_checked_and_every_problem_reported() {
+    let found = problems(&["--listen", "0.0.0.0:8080,[::1]:8080,nope,[::]:8080"]);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(
+        found[0].contains("`0.0.0.0:8080` is not a loopback address"),
+        "{found:?}"
+    );
+    assert!(found[1].contains("`nope` is not IP:PORT"), "{found:?}");
+    assert!(
+        found[2].contains("`[::]:8080` is not a loopback address"),
+        "{found:?}"
+    );
+    let found = problems(&["--listen", "127.0.0.1:8080,127.0.0.1:8080"]);
+    assert!(found[0].contains("more than one listener"), "{found:?}");
+}
+
+#[test]
 fn fixed_upstreams_must_be_allowed_and_drop_default_ports() {
     let config = Config::from_args(args(&[
         "--upstream",
