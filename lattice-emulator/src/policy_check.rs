@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, net::IpAddr, path::PathBuf, process::ExitCode, 
 
 use clap::{Args, Subcommand};
 use lattice_emulator::{
-    Service, default_services,
+    Config, Service, default_services,
     policy::{Caller, Policies, Policy, PolicyKind, RequestContext, evaluate},
 };
 
@@ -72,6 +72,12 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "NAME:VALUE", value_parser = parse_header)]
     header: Vec<(String, String)>,
 
+    /// The emulator's --config file: the URL's host is looked up among its services (for
+    /// the service ARN and network) instead of the built-in ones. Its policies are not
+    /// read: pass the ones to check with the flags above.
+    #[arg(long, env = "LATTICE_EMULATOR_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
     /// The service ARN [default: from the URL's host].
     #[arg(long, value_name = "ARN")]
     service_arn: Option<String>,
@@ -89,9 +95,20 @@ pub(crate) struct CheckArgs {
     source_ip: Option<IpAddr>,
 }
 
-/// Runs a `policy` subcommand against the built-in services.
+/// Runs a `policy` subcommand against the services of `--config`, or the built-in ones.
 pub(crate) fn run(command: PolicyCommand) -> ExitCode {
-    run_with_services(command, &default_services())
+    let PolicyCommand::Check(args) = &command;
+    let services = match &args.config {
+        None => default_services(),
+        Some(path) => match Config::load(path) {
+            Ok(config) => config.services(),
+            Err(error) => {
+                eprintln!("lattice-emulator: {error}");
+                return ExitCode::from(EX_USAGE);
+            }
+        },
+    };
+    run_with_services(command, &services)
 }
 
 /// Runs a `policy` subcommand; `services` are the ones the emulator serves (the built-in

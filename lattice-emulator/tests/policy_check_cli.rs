@@ -273,6 +273,69 @@ fn the_service_arn_of_an_unknown_lattice_host_carries_its_region() {
 }
 
 #[test]
+fn with_config_the_service_and_its_network_come_from_the_file() {
+    let files = Files::new();
+    let service = files.write(
+        "service.json",
+        r#"{"Version": "2012-10-17", "Statement": [{"Sid": "ProdOnly", "Effect": "Allow", "Principal": "*",
+            "Action": "vpc-lattice-svcs:Invoke",
+            "Resource": "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0aaaaaaaaaaaaaaaa/*",
+            "Condition": {"StringEquals": {"vpc-lattice-svcs:ServiceNetworkArn":
+                "arn:aws:vpc-lattice:us-west-2:111122223333:servicenetwork/sn-0bbbbbbbbbbbbbbbb"}}}]}"#,
+    );
+    let config = files.write(
+        "emulator.toml",
+        r#"
+[[service_network]]
+name = "prod"
+arn = "arn:aws:vpc-lattice:us-west-2:111122223333:servicenetwork/sn-0bbbbbbbbbbbbbbbb"
+auth_type = "NONE"
+
+[[service]]
+name = "billing"
+host = "billing.internal.example.com"
+arn = "arn:aws:vpc-lattice:us-west-2:111122223333:service/svc-0aaaaaaaaaaaaaaaa"
+network = "prod"
+auth_type = "AWS_IAM"
+auth_policy = "service.json"
+target = "echo"
+"#,
+    );
+    let request = [
+        "--service-policy",
+        path(&service),
+        "--anonymous",
+        "--method",
+        "GET",
+        "--url",
+        "https://billing.internal.example.com/invoices",
+    ];
+
+    let output = check(&[&request[..], &["--config", path(&config)]].concat());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(decision(&output)["statement"], "ProdOnly");
+
+    // Without the file the host is unknown: not a Lattice name, so no ARN to guess.
+    let output = check(&request);
+    assert_eq!(output.status.code(), Some(64));
+    assert!(
+        stderr(&output).contains("pass --service-arn"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A file that does not load is bad input, named.
+    let missing = files.0.path().join("missing.toml");
+    let output = check(&[&request[..], &["--config", path(&missing)]].concat());
+    assert_eq!(output.status.code(), Some(64));
+    assert!(
+        stderr(&output).contains("missing.toml"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn bad_policies_exit_64_naming_the_file_and_the_place() {
     let files = Files::new();
     let url = format!("https://{ORDERS_HOST}/");
