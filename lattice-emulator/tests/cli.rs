@@ -1,47 +1,18 @@
 //! The `lattice-emulator` binary: its exit codes, the loopback rule and
 //! `--allow-non-loopback`, and a real start on loopback that refuses an unsigned request.
 
-use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
+mod common;
 
 use lattice_emulator::ORDERS_HOST;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::timeout;
 
-/// Bounds every run, start-up and request.
-const LIMIT: Duration = Duration::from_secs(20);
-/// `EX_USAGE`: the exit code for a bad command line.
-const EX_USAGE: i32 = 64;
+use common::{EX_USAGE, LIMIT, emulator, run};
+
 /// `EX_SOFTWARE`: the exit code when the emulator cannot start.
 const EX_SOFTWARE: i32 = 70;
-
-/// The binary with an empty environment (no AWS_* or LATTICE_EMULATOR_* from the caller),
-/// killed if the test ends first.
-fn emulator(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lattice-emulator"));
-    command
-        .args(args)
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
-
-/// Runs `command` to its exit: (status, stderr).
-async fn run(mut command: Command) -> (ExitStatus, String) {
-    let output = timeout(LIMIT, command.output())
-        .await
-        .expect("the emulator exits in time")
-        .expect("the binary runs");
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 #[tokio::test]
 async fn non_loopback_listen_address_without_the_flag_is_a_usage_error() {

@@ -2,20 +2,19 @@
 //! file and what to fix), and SIGHUP reloads that take effect without dropping a request
 //! under way and refuse a bad file while keeping the old one.
 
+mod common;
+
 use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::timeout;
 
-/// Bounds every run, start-up, request and wait.
-const LIMIT: Duration = Duration::from_secs(20);
-/// `EX_USAGE`: the exit code for a bad command line or configuration file.
-const EX_USAGE: i32 = 64;
+use common::{EX_USAGE, LIMIT, emulator, run};
 
 const HOST: &str = "orders.example.com";
 const SERVICE_ARN: &str =
@@ -48,29 +47,6 @@ fn anonymous_policy(prefix: &str) -> String {
         r#"{{"Version": "2012-10-17", "Statement": [{{"Sid": "Open{prefix}", "Effect": "Allow",
             "Principal": "*", "Action": "vpc-lattice-svcs:Invoke",
             "Resource": "{SERVICE_ARN}/{prefix}/*"}}]}}"#
-    )
-}
-
-fn emulator(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lattice-emulator"));
-    command
-        .args(args)
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
-
-async fn run(mut command: Command) -> (ExitStatus, String) {
-    let output = timeout(LIMIT, command.output())
-        .await
-        .expect("the emulator exits in time")
-        .expect("the binary runs");
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
 
