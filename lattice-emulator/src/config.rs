@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::{
     AuthType, ProtocolVersion, Secret, Service, Target,
-    policy::{Caller, Policy},
+    policy::{Caller, Policy, PolicyKind},
     routes::{Access, Identity, Level, Route, Routes},
 };
 
@@ -242,7 +242,7 @@ impl Checker<'_> {
             }
             let identity_policy = entry
                 .identity_policy
-                .and_then(|path| self.policy(&what, &path));
+                .and_then(|path| self.policy(&what, &path, PolicyKind::Identity));
             secrets.push(Secret {
                 access_key_id: id.clone(),
                 secret_access_key: entry.secret_access_key,
@@ -301,7 +301,12 @@ impl Checker<'_> {
                     entry.arn
                 ));
             }
-            let level = self.level(&what, entry.auth_type, entry.auth_policy.as_deref());
+            let level = self.level(
+                &what,
+                PolicyKind::Network,
+                entry.auth_type,
+                entry.auth_policy.as_deref(),
+            );
             if networks
                 .insert(entry.name.clone(), (entry.arn, level))
                 .is_some()
@@ -341,7 +346,12 @@ impl Checker<'_> {
                     }
                 },
             };
-            let service_level = self.level(&what, entry.auth_type, entry.auth_policy.as_deref());
+            let service_level = self.level(
+                &what,
+                PolicyKind::Service,
+                entry.auth_type,
+                entry.auth_policy.as_deref(),
+            );
             let Some(target) = self.target(&what, &entry.target, entry.target_protocol_version)
             else {
                 continue;
@@ -388,7 +398,13 @@ impl Checker<'_> {
         hosts
     }
 
-    fn level(&mut self, what: &str, auth_type: AuthTypeName, policy: Option<&Path>) -> Level {
+    fn level(
+        &mut self,
+        what: &str,
+        kind: PolicyKind,
+        auth_type: AuthTypeName,
+        policy: Option<&Path>,
+    ) -> Level {
         match (auth_type, policy) {
             (AuthTypeName::None, None) => Level::None,
             (AuthTypeName::None, Some(path)) => {
@@ -400,24 +416,34 @@ impl Checker<'_> {
                 Level::None
             }
             (AuthTypeName::AwsIam, policy) => {
-                Level::AwsIam(policy.and_then(|path| self.policy(what, path)))
+                Level::AwsIam(policy.and_then(|path| self.policy(what, path, kind)))
             }
         }
     }
 
-    fn policy(&mut self, what: &str, path: &Path) -> Option<Arc<Policy>> {
+    /// The policy at `path`, read once however many entries name it, and checked for the
+    /// level it is used at (principals in auth policies, none in identity policies), as
+    /// `policy check` checks it.
+    fn policy(&mut self, what: &str, path: &Path, kind: PolicyKind) -> Option<Arc<Policy>> {
         let path = self.base_dir.join(path);
-        if let Some(policy) = self.policies.get(&path) {
-            return Some(policy.clone());
-        }
-        match Policy::from_file(&path) {
-            Ok(policy) => {
-                let policy = Arc::new(policy);
-                self.policies.insert(path, policy.clone());
-                Some(policy)
-            }
+        let policy = match self.policies.get(&path) {
+            Some(policy) => policy.clone(),
+            None => match Policy::from_file(&path) {
+                Ok(policy) => {
+                    let policy = Arc::new(policy);
+                    self.policies.insert(path.clone(), policy.clone());
+                    policy
+                }
+                Err(error) => {
+                    self.problem(format!("{what}: {error}"));
+                    return None;
+                }
+            },
+        };
+        match policy.check_kind(kind) {
+            Ok(()) => Some(policy),
             Err(error) => {
-                self.problem(format!("{what}: {error}"));
+                self.problem(format!("{what}: {}: {error}", path.display()));
                 None
             }
         }

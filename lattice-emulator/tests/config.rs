@@ -132,6 +132,45 @@ async fn missing_policy_file_and_unparsable_policy_name_file_and_location() {
 }
 
 #[tokio::test]
+async fn a_policy_at_the_wrong_level_is_refused_as_policy_check_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // An auth policy must name a principal; an identity-based policy must not.
+    let statement = |principal: &str| {
+        format!(
+            r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", {principal}
+                "Action": "vpc-lattice-svcs:Invoke", "Resource": "*"}}]}}"#
+        )
+    };
+    std::fs::write(dir.path().join("service.json"), statement("")).unwrap();
+    std::fs::write(
+        dir.path().join("caller.json"),
+        statement(r#""Principal": "*","#),
+    )
+    .unwrap();
+    let text = config(
+        "auth_type = \"AWS_IAM\"\nauth_policy = \"service.json\"",
+        "[[identity]]\naccess_key_id = \"AKIDTEAM\"\nsecret_access_key = \"s\"\n\
+         principal_arn = \"arn:aws:iam::111122223333:user/ci\"\nidentity_policy = \"caller.json\"",
+    );
+    let (status, stderr) = refused(dir.path(), &text).await;
+    assert_eq!(status.code(), Some(EX_USAGE), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "service \"orders\": {}: Statement[0]",
+            dir.path().join("service.json").display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "identity \"AKIDTEAM\": {}: Statement[0]",
+            dir.path().join("caller.json").display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn duplicate_host_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let second = format!(
