@@ -38,8 +38,6 @@ const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
 pub(crate) const DECISION_HEADER: &str = "x-lattice-emulator-decision";
 /// The `tracing` target of the decision log: one event per policy decision.
 pub(crate) const DECISION_TARGET: &str = "lattice_emulator::decision";
-/// Headers policies never see: they are the caller's credentials.
-const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "x-amz-security-token"];
 
 /// Shared state behind every connection of one emulator.
 #[derive(Debug)]
@@ -186,7 +184,7 @@ fn request_context<B>(
     let headers = request
         .headers()
         .iter()
-        .filter(|(name, _)| !CREDENTIAL_HEADERS.contains(&name.as_str()))
+        .filter(|(name, _)| !targets::is_secret_header(name))
         .map(|(name, value)| {
             let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
             (name.as_str().to_owned(), value)

@@ -3,8 +3,7 @@
 //! HTTP/1.1, or h2c for `HTTP2` and `GRPC` targets, with trailers.
 
 use http::{
-    HeaderValue, Request, Response, StatusCode, Uri, Version,
-    header::{AUTHORIZATION, HOST},
+    HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version, header::HOST,
     uri::PathAndQuery,
 };
 use http_body_util::BodyExt;
@@ -14,12 +13,8 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 
-use super::{BoxError, ResponseBody, text};
+use super::{BoxError, ResponseBody, is_secret_header, text};
 use crate::ProtocolVersion;
-
-/// The caller's credentials: Lattice checks them, the target learns who called from
-/// `x-amzn-lattice-identity` instead.
-const SECURITY_TOKEN: &str = "x-amz-security-token";
 
 type Pool = Client<HttpConnector, Incoming>;
 
@@ -55,8 +50,13 @@ pub(crate) async fn forward(
     {
         request.headers_mut().insert(HOST, host);
     }
-    request.headers_mut().remove(AUTHORIZATION);
-    request.headers_mut().remove(SECURITY_TOKEN);
+    let credentials: Vec<HeaderName> = (request.headers().keys())
+        .filter(|name| is_secret_header(name))
+        .cloned()
+        .collect();
+    for name in credentials {
+        request.headers_mut().remove(name);
+    }
     *request.uri_mut() = target_uri(base, request.uri());
     // The target group's protocol version, whatever the caller spoke to the emulator.
     let (pool, version) = match protocol {

@@ -146,7 +146,10 @@ where
     })
 }
 
-fn is_secret_header(name: &HeaderName) -> bool {
+/// The caller's credentials: the echo target shows them as `<present>`, forwarding targets
+/// never get them (they learn who called from `x-amzn-lattice-identity`), and auth
+/// policies never see them.
+pub(crate) fn is_secret_header(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
         "authorization" | "proxy-authorization" | "x-amz-security-token"
