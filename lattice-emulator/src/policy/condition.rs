@@ -15,7 +15,9 @@ use time::{
 
 use super::{
     RequestContext,
-    matching::{Glob, account_of, arn_match, glob, glob_match, glob_text, role_of_session},
+    matching::{
+        Glob, account_of, arn_match, glob, glob_match, glob_text, is_account_root, role_of_session,
+    },
 };
 
 /// Every key the emulator puts in the request context, spelled as documented; a trailing
@@ -426,7 +428,7 @@ fn principal_type(caller: Option<&super::Caller>) -> &'static str {
     let arn = caller.principal_arn.as_str();
     if role_of_session(arn).is_some() {
         "AssumedRole"
-    } else if arn.starts_with("arn:") && arn.ends_with(":root") {
+    } else if is_account_root(arn) {
         "Account"
     } else if arn.contains(":federated-user/") {
         "FederatedUser"

@@ -98,7 +98,7 @@ pub(super) fn not_principal_names(list: &[Principal], caller: Option<&Caller>) -
     let account_named = list
         .iter()
         .any(|p| matches!(p, Principal::Account(named) if named == account));
-    let is_root = arn.ends_with(":root") && arn.contains(":iam::");
+    let is_root = is_account_root(arn);
     let caller_named = match role_of_session(arn) {
         Some(role) => list
             .iter()
@@ -123,6 +123,11 @@ fn role_matches(role_arn: &str, (account, name): (&str, &str)) -> bool {
         }
         _ => false,
     }
+}
+
+/// `arn:<partition>:iam::<account>:root`: the account itself ("AWS account principals").
+pub(super) fn is_account_root(arn: &str) -> bool {
+    arn.ends_with(":root") && arn.contains(":iam::")
 }
 
 /// `(account, role name)` of `arn:aws:sts::<acct>:assumed-role/<role>/<session>`.
