@@ -113,11 +113,7 @@ pub async fn run(config: Config, mut signals: mpsc::UnboundedReceiver<()>) -> Re
     let factories = (0..config.server.workers)
         .map(|_| ClientFactory::new(&config.upstream).map_err(RunError::Client))
         .collect::<Result<Vec<_>, _>>()?;
-    let build = BuildInfo::with_tls_provider(
-        factories
-            .first()
-            .map_or("unknown", ClientFactory::tls_provider),
-    );
+    let build = BuildInfo::current();
     tracing::info!(version = build.version, revision = build.revision, tls_provider = %build.tls_provider, "lattice-sidecar starting");
     let credentials = signing::credentials(&config.signing.credentials).await;
     let signer = Signer::new(config.signing.config.clone(), credentials.clone());

@@ -14,7 +14,7 @@ pub(crate) const REVISION: &str = env!("LATTICE_SIDECAR_GIT_REVISION");
 pub struct BuildInfo {
     pub version: &'static str,
     pub revision: &'static str,
-    /// As the upstream clients' rustls configuration names it, e.g. `ring`.
+    /// The upstream clients' rustls crypto provider, e.g. `aws-lc-rs`.
     pub tls_provider: String,
 }
 
@@ -23,7 +23,7 @@ pub struct BuildInfo {
 impl BuildInfo {
     /// This binary's, with the TLS provider its clients are built with.
     pub fn current() -> Self {
-        Self::with_tls_provider(crate::client::tls_provider())
+        Self::with_tls_provider(crate::client::TLS_PROVIDER)
     }
 
     pub(crate) fn with_tls_provider(tls_provider: impl Into<String>) -> Self {
@@ -35,7 +35,7 @@ impl BuildInfo {
     }
 }
 
-/// The `--version` line: `lattice-sidecar 0.1.0 (revision 5e89777; TLS: rustls with ring)`.
+/// The `--version` line: `lattice-sidecar 0.1.0 (revision 5e89777; TLS: rustls with aws-lc-rs)`.
 impl fmt::Display for BuildInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

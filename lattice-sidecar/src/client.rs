@@ -41,8 +41,6 @@ pub(crate) struct Clients {
 pub(crate) struct ClientFactory {
     connector: TimedConnector,
     idle_timeout: Duration,
-    /// The TLS provider its clients use, named (see [`tls_provider_name`]).
-    tls_provider: Arc<str>,
 }
 
 /// An `HttpConnector` that honours `--resolve` entries before DNS.
@@ -79,7 +77,6 @@ const UPSTREAM_CONNECTION_WINDOW: u32 = STREAMS_PER_CONNECTION as u32 * UPSTREAM
 impl ClientFactory {
     pub(crate) fn new(config: &UpstreamConfig) -> Result<Self, BoxError> {
         let tls = tls_config(&config.extra_roots)?;
-        let tls_provider = tls_provider_name(&tls).into();
         let mut http = HttpConnector::new();
         // hyper-rustls hands https URIs to the TCP connector too.
         http.enforce_http(false);
@@ -101,13 +98,7 @@ impl ClientFactory {
                 timeout: config.connect_timeout,
             },
             idle_timeout: config.idle_timeout,
-            tls_provider,
         })
-    }
-
-    /// The TLS provider its clients use, e.g. `ring` or `aws-lc-rs`.
-    pub(crate) fn tls_provider(&self) -> &str {
-        &self.tls_provider
     }
 
     /// A new pair of clients, with empty pools.
@@ -132,30 +123,9 @@ impl ClientFactory {
     }
 }
 
-/// The TLS provider upstream clients are built with, as [`ClientFactory::tls_provider`]
-/// says, for `--version`; `unknown` if no TLS configuration can be built.
-pub(crate) fn tls_provider() -> String {
-    match tls_config(&[]) {
-        Ok(config) => tls_provider_name(&config),
-        Err(_) => "unknown".to_owned(),
-    }
-}
-
-/// Names the provider a TLS configuration was built with, so `--version` and the metrics
-/// tell what runs rather than what was meant to. rustls gives providers no name; the
-/// type of the provider's key loader says which one it is.
-fn tls_provider_name(config: &rustls::ClientConfig) -> String {
-    let key_provider = format!("{:?}", config.crypto_provider().key_provider);
-    let name = match key_provider.as_str() {
-        "Ring" => "ring",
-        "AwsLcRs" => "aws-lc-rs",
-        other => other,
-    };
-    match config.fips() {
-        true => format!("{name} (FIPS)"),
-        false => name.to_owned(),
-    }
-}
+/// The rustls crypto provider of every upstream client (`tls_config`), for `--version` and
+/// `lattice_sidecar_build_info`. A constant: the provider is chosen at compile time.
+pub(crate) const TLS_PROVIDER: &str = "aws-lc-rs";
 
 fn tls_config(
     extra_roots: &[rustls::pki_types::CertificateDer<'static>],
@@ -324,15 +294,17 @@ mod tests {
 
     #[test]
     fn the_tls_provider_has_a_name() {
-        // Whichever provider the build picks, it is named, not shown as a Debug dump.
-        let name = tls_provider();
+        // The name --version and the metrics give is the provider the clients are built with.
         assert!(
-            ["ring", "aws-lc-rs", "aws-lc-rs (FIPS)"].contains(&name.as_str()),
-            "{name}"
+            ["ring", "aws-lc-rs"].contains(&TLS_PROVIDER),
+            "{TLS_PROVIDER}"
         );
-        let args = <crate::Args as clap::Parser>::try_parse_from(["lattice-sidecar"]).unwrap();
-        let config = crate::Config::from_args(args).unwrap();
-        let factory = ClientFactory::new(&config.upstream).unwrap();
-        assert_eq!(factory.tls_provider(), name);
+        let config = tls_config(&[]).unwrap();
+        let built = format!("{:?}", config.crypto_provider().key_provider);
+        assert_eq!(
+            built, "AwsLcRs",
+            "rename TLS_PROVIDER to match the provider"
+        );
+        assert!(!config.fips());
     }
 }
